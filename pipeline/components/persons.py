@@ -1,0 +1,79 @@
+"""Find person names the NER missed: capitalised name sequences and names after role words.
+
+This fills gaps only (tokens that are not yet part of an entity), so it works both with
+no statistical NER at all and behind a trained one.
+"""
+from __future__ import annotations
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.util import filter_spans
+
+PARTICLES = {"de", "di", "da", "del", "della", "van", "von", "der", "ten", "dos", "das", "la", "le", "mac"}
+NOT_NAMES = {
+    # calendar and competitions: title-case but never a person
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "gennaio", "febbraio", "marzo", "aprile", "maggio",
+    "giugno", "luglio", "agosto", "settembre", "ottobre", "novembre", "dicembre",
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "serie", "premier", "league", "champions", "europa", "conference", "cup", "coppa",
+    "supercoppa", "liga", "laliga", "bundesliga", "ligue", "championship", "uefa", "fifa",
+    "world", "euro", "stadium", "stadio", "club", "fc", "the", "il", "la", "lo", "gli",
+    "le", "un", "una", "a", "an", "and", "e", "ed", "but", "ma", "if", "se", "when",
+    "advertisement", "read", "more", "see", "also", "photo", "getty", "images", "news",
+    "breaking", "exclusive", "official", "ufficiale", "update", "live", "video",
+    "mister", "coach", "manager", "allenatore", "tecnico", "president", "presidente",
+}
+ROLE_WORDS = {
+    "coach", "manager", "boss", "tactician", "allenatore", "tecnico", "mister", "ct",
+    "striker", "midfielder", "defender", "winger", "goalkeeper", "forward", "president",
+    "chairman", "owner", "attaccante", "centrocampista", "difensore", "portiere", "presidente",
+}
+
+
+def is_name_token(token) -> bool:
+    text = token.text
+    return (
+        token.ent_type == 0
+        and len(text) >= 2
+        and text[0].isupper()
+        and text.replace("-", "").replace("'", "").isalpha()
+        and not text.isupper()
+        and text.lower() not in NOT_NAMES
+    )
+
+
+def name_sequences(doc: Doc) -> list[Span]:
+    """Runs of two or three name tokens, particles allowed inside ("Erik ten Hag")."""
+    spans, i = [], 0
+    while i < len(doc):
+        if not is_name_token(doc[i]):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(doc) and j - i < 4 and (
+            is_name_token(doc[j])
+            or (doc[j].lower_ in PARTICLES and j + 1 < len(doc) and is_name_token(doc[j + 1]))
+        ):
+            j += 1
+        if j - i >= 2 and not doc[j - 1].lower_ in PARTICLES:
+            spans.append(Span(doc, i, j, label="PER"))
+        i = j
+    return spans
+
+
+def names_after_roles(doc: Doc) -> list[Span]:
+    """A single capitalised token right after a role word: "manager Tudor", "il tecnico Sarri"."""
+    spans = []
+    for token in doc[1:]:
+        previous = doc[token.i - 1]
+        if previous.lower_ in ROLE_WORDS and is_name_token(token) and not token.is_sent_start:
+            spans.append(Span(doc, token.i, token.i + 1, label="PER"))
+    return spans
+
+
+@Language.component("person_names")
+def person_names(doc: Doc) -> Doc:
+    found = name_sequences(doc) + names_after_roles(doc)
+    doc.ents = filter_spans(list(doc.ents) + filter_spans(found))
+    return doc

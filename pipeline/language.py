@@ -1,0 +1,44 @@
+"""Stage 2: detect each article's language; only English and Italian go on.
+
+langdetect is probabilistic; seeding its factory makes every answer repeatable. Other
+languages are recorded as unsupported with the language found, never routed to the
+English or Italian pipeline.
+"""
+from __future__ import annotations
+
+from langdetect import DetectorFactory, detect_langs
+from langdetect.lang_detect_exception import LangDetectException
+
+from pipeline.ingest import Article
+
+SUPPORTED = ("en", "it")
+SAMPLE_CHARS = 2000
+MIN_LETTERS = 20
+MIN_PROBABILITY = 0.60
+
+DetectorFactory.seed = 0
+
+
+def detect(text: str) -> tuple[str, float]:
+    """Return (language code, probability); ('', 0.0) when there is too little text."""
+    sample = text[:SAMPLE_CHARS]
+    if sum(ch.isalpha() for ch in sample) < MIN_LETTERS:
+        return "", 0.0
+    try:
+        best = detect_langs(sample)[0]
+    except LangDetectException:
+        return "", 0.0
+    return best.lang, round(best.prob, 4)
+
+
+def assign_language(article: Article) -> Article:
+    """Set language, probability and status on an ingested article."""
+    if not article.ok:
+        return article
+    language, probability = detect(article.text)
+    article.language, article.language_prob = language, probability
+    if not language or probability < MIN_PROBABILITY:
+        article.status = "skipped: language undetermined"
+    elif language not in SUPPORTED:
+        article.status = f"skipped: unsupported language {language}"
+    return article

@@ -1,0 +1,67 @@
+"""Build or load the spaCy pipeline for one language.
+
+Order: [trained tok2vec + ner] -> lookup lemmas -> sentences -> label mapping ->
+knowledge-base rulers (overwrite the NER where they agree on a name) -> person names
+the NER missed. The NER comes from `models/<lang>` (trained by `make train-ner`), or
+from an installed spaCy package named in `--model-<lang>` / `CALCIO_MODEL_<LANG>`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import spacy
+from spacy.language import Language
+
+import pipeline.components  # noqa: F401  (registers the factories)
+from pipeline.knowledge import load_kb
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+KEEP_FROM_MODEL = {"tok2vec", "ner", "transformer", "parser", "senter", "tagger", "morphologizer"}
+
+
+def model_setting(lang: str, explicit: str | None = None) -> str | None:
+    """The NER model to use: explicit name, environment setting, or our trained model."""
+    if explicit:
+        return explicit
+    if os.environ.get(f"CALCIO_MODEL_{lang.upper()}"):
+        return os.environ[f"CALCIO_MODEL_{lang.upper()}"]
+    default = MODELS_DIR / lang
+    return str(default) if (default / "meta.json").exists() else None
+
+
+def base_pipeline(lang: str, model: str | None) -> Language:
+    if model is None:
+        return spacy.blank(lang)
+    nlp = spacy.load(model)
+    if nlp.lang != lang:
+        raise ValueError(f"model {model} is for language {nlp.lang!r}, not {lang!r}")
+    for name in list(nlp.pipe_names):
+        if name not in KEEP_FROM_MODEL:
+            nlp.remove_pipe(name)
+    return nlp
+
+
+def build_nlp(lang: str, model: str | None = None) -> Language:
+    nlp = base_pipeline(lang, model_setting(lang, model))
+    nlp.add_pipe("lookup_lemmas")
+    if not nlp.has_pipe("parser") and not nlp.has_pipe("senter"):
+        nlp.add_pipe("sentencizer")
+    nlp.add_pipe("line_breaks")
+    nlp.add_pipe("ner_labels")
+    add_kb_rulers(nlp)
+    nlp.add_pipe("person_names")
+    return nlp
+
+
+def add_kb_rulers(nlp: Language) -> None:
+    """Two entity rulers from the KB: case-sensitive aliases, and safe lower-case nicknames."""
+    patterns = load_kb().ruler_patterns()
+    for attr in ("ORTH", "LOWER"):
+        ruler = nlp.add_pipe(
+            "entity_ruler", name=f"kb_ruler_{attr.lower()}",
+            config={"phrase_matcher_attr": attr, "overwrite_ents": True},
+        )
+        with nlp.select_pipes(enable=[]):
+            ruler.add_patterns([{k: v for k, v in p.items() if k != "attr"}
+                                for p in patterns if p["attr"] == attr])

@@ -1,0 +1,401 @@
+"""Stage 5: find relation triples in normalised docs with rules kept as data.
+
+A relation rule (``rules/<lang>/relations.yml``) is a spaCy Matcher pattern. Pattern
+tokens may carry ``role: subject`` or ``role: object``: the entity under that token is
+the argument. Arguments the pattern does not bind are the nearest entity of the right
+type in the sentence, on the side the rule names. A coach missing from the sentence
+("È stato esonerato ieri") is the coach the text was just talking about.
+
+Status comes from hedge and denial cues in the trigger's clause (``status.yml``),
+sources from attribution patterns (``attribution.yml``), which also cover the rest of
+the paragraph until another source is named.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from spacy.language import Language
+from spacy.matcher import Matcher
+from spacy.tokens import Doc, Span
+
+from pipeline.ruleset import RuleFileError, rule_file
+
+RELATIONS = {
+    # relation: (subject type, object type, kind); state relations are background facts
+    "coach_of": ("COACH", "CLUB", "state"),
+    "former_coach_of": ("COACH", "CLUB", "state"),
+    "linked_to": ("COACH", "CLUB", "rumour"),
+    "joins": ("COACH", "CLUB", "event"),
+    "leaves": ("COACH", "CLUB", "event"),
+    "sacked_by": ("COACH", "CLUB", "event"),
+    "replaces": ("COACH", "COACH", "event"),
+    "contract_until": ("COACH", "CLUB", "event"),
+    "contract_length": ("COACH", "CLUB", "event"),
+    "transfer_target": ("CLUB", "PLAYER", "rumour"),
+    "president_of": ("PERSON", "CLUB", "state"),
+}
+LABELS_FOR = {
+    "COACH": {"COACH", "PER"},
+    "PLAYER": {"PLAYER", "PER"},
+    "PERSON": {"PRESIDENT", "PER"},
+    "CLUB": {"CLUB"},
+}
+OUTPUT_TYPE = {"COACH": "COACH", "PLAYER": "PLAYER", "PERSON": "PERSON", "CLUB": "CLUB"}
+CLAUSE_BREAKS = {",", ";", ":", "—", "–", "(", ")", "but", "while", "whereas", "although",
+                 "ma", "mentre", "però", "tuttavia", "sebbene", "invece"}
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "uno": 1, "un": 1, "una": 1, "due": 2, "tre": 3, "quattro": 4, "cinque": 5,
+    "annuale": 1, "biennale": 2, "triennale": 3, "quadriennale": 4, "quinquennale": 5,
+}
+YEAR = re.compile(r"^(19[5-9]\d|20[0-4]\d)$")
+SHORT_SPAN = re.compile(r"^(19|20)\d\d[-/–](\d\d|(19|20)\d\d)$")
+STATUS_RANK = {"fact": 2, "rumour": 1, "denied": 0}
+CONFIDENCE = {"bound": 0.9, "nearest": 0.75, "topic": 0.6}
+
+
+@dataclass
+class Rule:
+    id: str
+    relation: str
+    pattern: list[dict]
+    roles: dict[str, int] = field(default_factory=dict)
+    subject: dict = field(default_factory=dict)
+    object: dict = field(default_factory=dict)
+    status: str | None = None
+    value: str | None = None
+    many: str = ""
+    not_after: frozenset[str] = frozenset()
+    not_before: frozenset[str] = frozenset()
+
+
+@dataclass
+class Triple:
+    article_id: str
+    subject_id: str
+    relation: str
+    object_id: str
+    value: str
+    status: str
+    source: list[str]
+    confidence: float
+    start: int
+    end: int
+    rule: str
+    sentence: int
+
+
+def compile_rule(raw: dict, path: str) -> Rule:
+    """Check one rule entry and split its `role` markers off the Matcher pattern."""
+    rule_id = raw.get("id", "?")
+    if raw.get("relation") not in RELATIONS:
+        raise RuleFileError(f"{path}: rule {rule_id}: unknown relation {raw.get('relation')!r}")
+    pattern, roles = [], {}
+    for index, token in enumerate(raw.get("pattern") or []):
+        token = dict(token)
+        role = token.pop("role", None)
+        if role:
+            roles[role] = index
+        pattern.append(token)
+    if not pattern:
+        raise RuleFileError(f"{path}: rule {rule_id}: empty pattern")
+    return Rule(id=rule_id, relation=raw["relation"], pattern=pattern, roles=roles,
+                subject=raw.get("subject") or {}, object=raw.get("object") or {},
+                status=raw.get("status"), value=raw.get("value"), many=str(raw.get("many") or ""),
+                not_after=frozenset(w.lower() for w in raw.get("not_after") or []),
+                not_before=frozenset(w.lower() for w in raw.get("not_before") or []))
+
+
+def load_rules(lang: str) -> list[Rule]:
+    path = f"pipeline/rules/{lang}/relations.yml"
+    rules = [compile_rule(raw, path) for raw in rule_file(lang, "relations")]
+    ids = [r.id for r in rules]
+    duplicates = {i for i in ids if ids.count(i) > 1}
+    if duplicates:
+        raise RuleFileError(f"{path}: duplicate rule ids {sorted(duplicates)}")
+    return rules
+
+
+def cue_matcher(nlp: Language, entries: list[dict]) -> Matcher:
+    matcher = Matcher(nlp.vocab)
+    for entry in entries:
+        matcher.add(entry["id"], [entry["pattern"]])
+    return matcher
+
+
+class RelationExtractor:
+    def __init__(self, nlp: Language):
+        self.lang = nlp.lang
+        self.rules = {r.id: r for r in load_rules(self.lang)}
+        self.matcher = Matcher(nlp.vocab)
+        for rule in self.rules.values():
+            self.matcher.add(rule.id, [rule.pattern], greedy="LONGEST")
+        status = rule_file(self.lang, "status")
+        self.hedges = cue_matcher(nlp, status["hedge"])
+        self.denials = cue_matcher(nlp, status["denial"])
+        attribution = rule_file(self.lang, "attribution")
+        self.attribution = Matcher(nlp.vocab)
+        self.attribution_roles = {}
+        for entry in attribution:
+            pattern = [dict(t) for t in entry["pattern"]]
+            self.attribution_roles[entry["id"]] = [i for i, t in enumerate(pattern) if t.pop("role", None)]
+            self.attribution.add(entry["id"], [pattern], greedy="LONGEST")
+
+    # -- entry point --------------------------------------------------------------------
+    def __call__(self, doc: Doc) -> list[Triple]:
+        names = doc.user_data.get("entities", {})
+        sources, source_tokens = self.sources_by_sentence(doc, names)
+        hedge_tokens = self.cue_tokens(doc, self.hedges)
+        denial_tokens = self.cue_tokens(doc, self.denials)
+        sentences = list(doc.sents)
+        triples = []
+        for match_id, start, end, alignment in self.matcher(doc, with_alignments=True):
+            rule = self.rules[doc.vocab.strings[match_id]]
+            if self.excluded_context(doc, rule, start, end):
+                continue
+            sent_index = self.sentence_index(sentences, start)
+            sentence = sentences[sent_index]
+            for subject, obj, how in self.arguments(doc, rule, start, end, alignment, sentence, source_tokens):
+                value = self.value(doc, rule, start, end, sentence)
+                if rule.value and not value:
+                    continue
+                status = self.status(rule, doc, start, end, sentence, hedge_tokens, denial_tokens,
+                                     bool(sources[sent_index][1]))
+                kind = RELATIONS[rule.relation][2]
+                relation, value = self.career_step(doc, rule.relation, value, start, sentence)
+                triples.append(Triple(
+                    article_id=doc.user_data.get("article_id", ""), subject_id=subject.kb_id_,
+                    relation=relation, object_id=obj.kb_id_, value=value, status=status,
+                    source=[] if kind == "state" else sources[sent_index][0],
+                    confidence=CONFIDENCE[how], start=sentence.start_char, end=sentence.end_char,
+                    rule=rule.id, sentence=sent_index,
+                ))
+        return triples
+
+    @staticmethod
+    def excluded_context(doc: Doc, rule: Rule, start: int, end: int) -> bool:
+        """`not_after` / `not_before`: words that must not stand right before / after the match."""
+        before = doc[start - 1].lower_ if start > 0 else ""
+        after = doc[end].lower_ if end < len(doc) else ""
+        return before in rule.not_after or after in rule.not_before
+
+    def career_step(self, doc: Doc, relation: str, value: str, start: int, sentence: Span):
+        """A move dated well before the article ("joined Sassuolo in 2007") is a former job."""
+        if relation not in ("joins", "coach_of"):
+            return relation, value
+        article_year = int((doc.user_data.get("date") or "0")[:4] or 0)
+        years = [int(t.text) for t in doc[start: sentence.end]
+                 if YEAR.match(t.text) and t.i > 0 and doc[t.i - 1].lower_ in ("in", "nel", "since", "dal")]
+        if article_year and years and years[0] < article_year - 1:
+            return "former_coach_of", str(years[0])
+        return relation, value
+
+    @staticmethod
+    def sentence_index(sentences: list[Span], token_index: int) -> int:
+        for i, sentence in enumerate(sentences):
+            if sentence.start <= token_index < sentence.end:
+                return i
+        return len(sentences) - 1
+
+    # -- arguments ----------------------------------------------------------------------
+    def arguments(self, doc, rule, start, end, alignment, sentence, source_tokens):
+        subject_type, object_type, _ = RELATIONS[rule.relation]
+        bound = {role: self.entity_at(doc, start + alignment.index(index))
+                 for role, index in rule.roles.items() if index in alignment}
+        excluded = source_tokens | set(range(start, end))
+        subjects = [bound["subject"]] if bound.get("subject") else self.nearest(
+            doc, sentence, start, end, subject_type, rule.subject, excluded, many=rule.many == "subject")
+        how = "bound" if bound.get("subject") else "nearest"
+        if not subjects and subject_type == "COACH" and rule.subject.get("fallback", True):
+            topic = self.topic(doc, sentence)
+            subjects, how = ([topic], "topic") if topic is not None else ([], how)
+        objects = [bound["object"]] if bound.get("object") else self.nearest(
+            doc, sentence, start, end, object_type, rule.object, excluded, many=rule.many == "object")
+        if not objects and object_type == "CLUB" and rule.object.get("fallback"):
+            objects = [self.recent(doc, sentence, {"CLUB"})]
+        for subject in subjects:
+            for obj in objects:
+                if subject is None or obj is None or subject.kb_id_ == obj.kb_id_:
+                    continue
+                if self.fits(subject, subject_type, rule.subject) and self.fits(obj, object_type, rule.object):
+                    yield subject, obj, how
+
+    @staticmethod
+    def labels(wanted: str, spec: dict) -> set[str]:
+        return set(spec.get("labels") or LABELS_FOR[wanted])
+
+    def fits(self, span: Span, wanted: str, spec: dict) -> bool:
+        return span.label_ in self.labels(wanted, spec) and bool(span.kb_id_)
+
+    @staticmethod
+    def entity_at(doc: Doc, token_index: int) -> Span | None:
+        token = doc[token_index]
+        if not token.ent_type_:
+            return None
+        return next((e for e in doc.ents if e.start <= token_index < e.end), None)
+
+    def nearest(self, doc, sentence, start, end, wanted, spec, excluded, many):
+        """Entities of the wanted type in the sentence, nearest the trigger first."""
+        side = spec.get("side", "any")
+        window = int(spec.get("window", 40))
+        labels = self.labels(wanted, spec)
+        left = [e for e in sentence.ents if e.end <= start and e.label_ in labels
+                and e.start not in excluded and start - e.end <= window]
+        right = [e for e in sentence.ents if e.start >= end and e.label_ in labels
+                 and e.start not in excluded and e.start - end <= window]
+        left.sort(key=lambda e: start - e.end)
+        right.sort(key=lambda e: e.start - end)
+        if spec.get("same_clause"):
+            left = [e for e in left if not self.clause_break(doc, e.end, start)]
+            right = [e for e in right if not self.clause_break(doc, end, e.start)]
+        if many:
+            chosen = right if side == "right" else left if side == "left" else left + right
+            return chosen
+        order = {"left": [left], "right": [right], "prefer_left": [left, right],
+                 "prefer_right": [right, left]}.get(side)
+        if order is None:
+            merged = sorted(left + right, key=lambda e: min(abs(start - e.end), abs(e.start - end)))
+            return merged[:1]
+        for candidates in order:
+            if candidates:
+                return candidates[:1]
+        return []
+
+    @staticmethod
+    def clause_break(doc: Doc, start: int, end: int) -> bool:
+        return any(doc[i].lower_ in CLAUSE_BREAKS for i in range(start, end))
+
+    def topic(self, doc: Doc, sentence: Span) -> Span | None:
+        """The coach most recently mentioned before this sentence (within three sentences)."""
+        return self.recent(doc, sentence, {"COACH"})
+
+    @staticmethod
+    def recent(doc: Doc, sentence: Span, labels: set[str]) -> Span | None:
+        before = [e for e in doc.ents if e.end <= sentence.start and e.label_ in labels]
+        if not before:
+            return None
+        last = before[-1]
+        gap = sum(1 for s in doc.sents if last.start < s.start <= sentence.start)
+        return last if gap <= 3 else None
+
+    # -- values -----------------------------------------------------------------------
+    def value(self, doc: Doc, rule: Rule, start: int, end: int, sentence: Span) -> str:
+        if not rule.value:
+            return ""
+        span = doc[start:end]
+        after = doc[end: min(sentence.end, end + 8)]
+        if rule.value == "year":
+            return next((t.text for t in list(span) + list(after) if YEAR.match(t.text)), "")
+        if rule.value == "years":
+            for token in list(span) + list(after):
+                number = NUMBER_WORDS.get(token.lower_.split("-")[0]) or (
+                    int(token.text) if token.text.isdigit() and int(token.text) < 10 else None)
+                if number:
+                    return str(number)
+            return ""
+        if rule.value == "period":
+            return self.period(doc[max(sentence.start, start - 8): min(sentence.end, end + 8)])
+        raise RuleFileError(f"rule {rule.id}: unknown value kind {rule.value!r}")
+
+    @staticmethod
+    def period(span: Span) -> str:
+        years = []
+        for token in span:
+            if YEAR.match(token.text):
+                years.append(token.text)
+            elif SHORT_SPAN.match(token.text):
+                first, second = re.split(r"[-/–]", token.text)
+                years += [first, second if len(second) == 4 else first[:2] + second]
+        if len(years) >= 2:
+            return f"{years[0]}/{years[1]}"
+        return years[0] if years else ""
+
+    # -- status -----------------------------------------------------------------------
+    @staticmethod
+    def cue_tokens(doc: Doc, matcher: Matcher) -> set[int]:
+        return {i for _, s, e in matcher(doc) for i in range(s, e)}
+
+    def clause(self, doc: Doc, start: int, end: int, sentence: Span) -> range:
+        left = start
+        while left > sentence.start and doc[left - 1].lower_ not in CLAUSE_BREAKS:
+            left -= 1
+        right = end
+        while right < sentence.end and doc[right].lower_ not in CLAUSE_BREAKS:
+            right += 1
+        return range(left, right)
+
+    def status(self, rule, doc, start, end, sentence, hedges, denials, attributed) -> str:
+        kind = RELATIONS[rule.relation][2]
+        clause = set(self.clause(doc, start, end, sentence))
+        if kind != "state" and clause & denials:
+            return "denied"
+        if rule.status:
+            return rule.status
+        if kind == "rumour":
+            return "rumour"
+        if kind == "event" and (clause & hedges or attributed):
+            return "rumour"
+        return "fact"
+
+    # -- attribution -------------------------------------------------------------------
+    def sources_by_sentence(self, doc: Doc, names: dict):
+        """Per sentence: (sources in force, named here?), and the tokens of source mentions."""
+        named: dict[int, list[str]] = {}
+        tokens: set[int] = set()
+        sentences = list(doc.sents)
+        for match_id, start, end, alignment in self.attribution(doc, with_alignments=True):
+            slots = self.attribution_roles[doc.vocab.strings[match_id]]
+            for offset, index in enumerate(alignment):
+                if index not in slots:
+                    continue
+                entity = self.entity_at(doc, start + offset)
+                if entity is None or entity.label_ not in {"MEDIA", "JOURNALIST", "PER", "COACH"}:
+                    continue
+                if entity.label_ == "COACH":
+                    continue
+                name = names.get(entity.kb_id_, {}).get("name", entity.text)
+                sent = self.sentence_index(sentences, start)
+                named.setdefault(sent, [])
+                if name not in named[sent]:
+                    named[sent].append(name)
+                tokens.update(range(entity.start, entity.end))
+        result, current, paragraph = [], [], None
+        for i, sentence in enumerate(sentences):
+            this_paragraph = self.paragraph_of(doc, sentence)
+            if this_paragraph != paragraph:
+                current, paragraph = [], this_paragraph
+            if i in named:
+                current = named[i]
+            result.append((list(current), i in named))
+        return result, tokens
+
+    @staticmethod
+    def paragraph_of(doc: Doc, sentence: Span) -> int:
+        return doc.text.count("\n\n", 0, sentence.start_char) + doc.text.count("\n \n", 0, sentence.start_char)
+
+
+def merge(triples: list[Triple]) -> list[Triple]:
+    """One row per (article, subject, relation, object, value) with the strongest status.
+
+    fact beats rumour; denied only when the article's last word on the triple is a denial.
+    former_coach_of rows differing only in their period collapse to the most precise one.
+    """
+    groups: dict[tuple, list[Triple]] = {}
+    for triple in sorted(triples, key=lambda t: (t.start, t.rule)):
+        value = "" if triple.relation == "former_coach_of" else triple.value
+        key = (triple.article_id, triple.subject_id, triple.relation, triple.object_id, value)
+        groups.setdefault(key, []).append(triple)
+    merged = []
+    for group in groups.values():
+        last = group[-1]
+        if last.status == "denied":
+            best = last
+        else:
+            live = [t for t in group if t.status != "denied"]
+            best = max(live, key=lambda t: (STATUS_RANK[t.status], t.confidence, len(t.value), -t.start))
+        sources = [s for t in group for s in t.source]
+        best.source = list(dict.fromkeys(best.source or sources))
+        best.value = max((t.value for t in group), key=len) if best.relation == "former_coach_of" else best.value
+        merged.append(best)
+    return merged

@@ -1,0 +1,154 @@
+"""The stages wired to their files under OUT/work, so each can be re-run alone.
+
+    ingest + language -> work/articles.jsonl
+    annotate          -> work/annotated-<lang>.spacy
+    normalise         -> work/normalised-<lang>.spacy, entities.csv
+    relations         -> work/triples.jsonl
+    write             -> triples.csv, articles.csv
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import spacy
+
+from pipeline.annotate import annotate_all, load_docs, save_docs
+from pipeline.ingest import Article, ingest, DEFAULT_MAX_BYTES
+from pipeline.language import SUPPORTED, assign_language
+from pipeline.normalise import Normaliser, mention_rows
+from pipeline.relations import RelationExtractor, Triple, merge
+from pipeline.write import TRIPLE_COLUMNS, atomic_write, sort_rows, write_csv
+
+ENTITY_COLUMNS = ["article_id", "text", "canonical", "type", "entity_id", "start", "end", "sentence"]
+ARTICLE_COLUMNS = ["article_id", "path", "date", "language", "language_prob", "status",
+                   "n_entities", "n_triples", "sha256"]
+
+
+class StageError(RuntimeError):
+    """A stage that cannot run (missing input, unwritable output)."""
+
+
+def work_dir(out: Path) -> Path:
+    return out / "work"
+
+
+def run_ingest(in_dir: Path, out: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[Article]:
+    if not in_dir.is_dir():
+        raise StageError(f"input folder {in_dir} does not exist or is not a folder")
+    articles = [assign_language(a) for a in ingest(in_dir, max_bytes)]
+    if not articles:
+        raise StageError(f"input folder {in_dir} holds no .txt files")
+    save_articles(articles, out)
+    return articles
+
+
+def save_articles(articles: list[Article], out: Path) -> None:
+    lines = "".join(json.dumps(a.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for a in articles)
+    atomic_write(work_dir(out) / "articles.jsonl", lines)
+
+
+def load_articles(out: Path) -> list[Article]:
+    path = work_dir(out) / "articles.jsonl"
+    if not path.exists():
+        raise StageError(f"{path} missing: run the ingest stage first")
+    with path.open(encoding="utf-8") as handle:
+        return [Article(**json.loads(line)) for line in handle if line.strip()]
+
+
+def run_annotate(out: Path, models: dict[str, str | None] | None = None) -> dict[str, int]:
+    return annotate_all(load_articles(out), work_dir(out), models or {})
+
+
+def run_normalise(out: Path) -> list[dict]:
+    rows = []
+    for lang in SUPPORTED:
+        source = work_dir(out) / f"annotated-{lang}.spacy"
+        target = work_dir(out) / f"normalised-{lang}.spacy"
+        if not source.exists():
+            target.unlink(missing_ok=True)
+            continue
+        nlp = spacy.blank(lang)
+        normaliser = Normaliser(nlp)
+        docs = [normaliser(doc) for doc in load_docs(nlp, source)]
+        save_docs(docs, target)
+        rows += [row for doc in docs for row in mention_rows(doc)]
+    write_csv(out / "entities.csv", ENTITY_COLUMNS, rows)
+    return rows
+
+
+def run_relations(out: Path) -> list[dict]:
+    rows = []
+    for lang in SUPPORTED:
+        source = work_dir(out) / f"normalised-{lang}.spacy"
+        if not source.exists():
+            continue
+        nlp = spacy.blank(lang)
+        extractor = RelationExtractor(nlp)
+        for doc in load_docs(nlp, source):
+            rows += [triple_row(doc, t) for t in merge(extractor(doc))]
+    rows = sort_rows(rows)
+    atomic_write(work_dir(out) / "triples.jsonl",
+                 "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows))
+    return rows
+
+
+def triple_row(doc, triple: Triple) -> dict:
+    names = doc.user_data.get("entities", {})
+    from pipeline.relations import RELATIONS
+
+    subject_type, object_type, _ = RELATIONS[triple.relation]
+    return {
+        "article_id": triple.article_id, "article_date": doc.user_data.get("date", ""),
+        "language": doc.user_data.get("language", doc.lang),
+        "subject": names[triple.subject_id]["name"], "subject_type": subject_type,
+        "relation": triple.relation,
+        "object": names[triple.object_id]["name"], "object_type": object_type,
+        "value": triple.value, "status": triple.status, "source": ";".join(triple.source),
+        "confidence": f"{triple.confidence:.2f}", "evidence": doc.text[triple.start:triple.end],
+        "start": triple.start, "end": triple.end, "rule": triple.rule,
+    }
+
+
+def run_write(out: Path, bom: bool = True) -> int:
+    path = work_dir(out) / "triples.jsonl"
+    if not path.exists():
+        raise StageError(f"{path} missing: run the relations stage first")
+    with path.open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    count = write_csv(out / "triples.csv", TRIPLE_COLUMNS, rows, bom=bom)
+    write_manifest(out, rows, bom)
+    return count
+
+
+def write_manifest(out: Path, triples: list[dict], bom: bool) -> None:
+    entities_per_article: dict[str, int] = {}
+    entities_csv = out / "entities.csv"
+    if entities_csv.exists():
+        import csv
+
+        with entities_csv.open(encoding="utf-8-sig", newline="") as handle:
+            for row in csv.DictReader(handle):
+                entities_per_article[row["article_id"]] = entities_per_article.get(row["article_id"], 0) + 1
+    triples_per_article: dict[str, int] = {}
+    for row in triples:
+        triples_per_article[row["article_id"]] = triples_per_article.get(row["article_id"], 0) + 1
+    rows = []
+    for article in load_articles(out):
+        row = asdict(article)
+        row["n_entities"] = entities_per_article.get(article.article_id, 0)
+        row["n_triples"] = triples_per_article.get(article.article_id, 0)
+        rows.append(row)
+    write_csv(out / "articles.csv", ARTICLE_COLUMNS, rows, bom=bom)
+
+
+def run_extract(in_dir: Path, out: Path, models: dict[str, str | None] | None = None,
+                bom: bool = True, max_bytes: int = DEFAULT_MAX_BYTES) -> dict:
+    articles = run_ingest(in_dir, out, max_bytes)
+    annotated = run_annotate(out, models)
+    run_normalise(out)
+    triples = run_relations(out)
+    run_write(out, bom)
+    return {"articles": len(articles), "annotated": annotated, "triples": len(triples),
+            "skipped": [(a.article_id, a.status) for a in articles if not a.ok]}
