@@ -6,6 +6,7 @@ openfootball's club list and our own YAML files; this module only reads it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from collections import defaultdict
@@ -106,8 +107,13 @@ def parse_entity(line: str, path: Path, number: int) -> Entity:
         raise KnowledgeBaseError(f"{path}:{number}: bad KB entry: {error}") from None
 
 
+def load_kb(path: Path | None = None) -> KnowledgeBase:
+    """The KB at `path`, else at $CALCIO_KB, else the shipped one (cached per path)."""
+    return _load_kb(Path(path or os.environ.get("CALCIO_KB") or KB_FILE))
+
+
 @lru_cache(maxsize=4)
-def load_kb(path: Path = KB_FILE) -> KnowledgeBase:
+def _load_kb(path: Path) -> KnowledgeBase:
     kb = KnowledgeBase()
     if not path.exists():
         raise KnowledgeBaseError(f"{path}: knowledge base missing; run `python -m pipeline.kb.build`")

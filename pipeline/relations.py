@@ -22,7 +22,9 @@ from spacy.tokens import Doc, Span
 from pipeline.ruleset import RuleFileError, rule_file
 
 RELATIONS = {
-    # relation: (subject type, object type, kind); state relations are background facts
+    # relation: (subject type, object type, kind). state: background facts, no source;
+    # contract: fact unless hedged in its clause; event: hedged or attributed -> rumour;
+    # rumour: rumour by nature (SCHEMA.md) unless denied.
     "coach_of": ("COACH", "CLUB", "state"),
     "former_coach_of": ("COACH", "CLUB", "state"),
     "linked_to": ("COACH", "CLUB", "rumour"),
@@ -30,7 +32,7 @@ RELATIONS = {
     "leaves": ("COACH", "CLUB", "event"),
     "sacked_by": ("COACH", "CLUB", "event"),
     "replaces": ("COACH", "COACH", "event"),
-    "contract_until": ("COACH", "CLUB", "event"),
+    "contract_until": ("COACH", "CLUB", "contract"),
     "contract_length": ("COACH", "CLUB", "event"),
     "transfer_target": ("CLUB", "PLAYER", "rumour"),
     "president_of": ("PERSON", "CLUB", "state"),
@@ -203,7 +205,7 @@ class RelationExtractor:
         subject_type, object_type, _ = RELATIONS[rule.relation]
         bound = {role: self.entity_at(doc, start + alignment.index(index))
                  for role, index in rule.roles.items() if index in alignment}
-        excluded = source_tokens | set(range(start, end))
+        excluded = source_tokens
         subjects = [bound["subject"]] if bound.get("subject") else self.nearest(
             doc, sentence, start, end, subject_type, rule.subject, excluded, many=rule.many == "subject")
         how = "bound" if bound.get("subject") else "nearest"
@@ -242,10 +244,10 @@ class RelationExtractor:
         labels = self.labels(wanted, spec)
         left = [e for e in sentence.ents if e.end <= start and e.label_ in labels
                 and e.start not in excluded and start - e.end <= window]
-        right = [e for e in sentence.ents if e.start >= end and e.label_ in labels
+        right = [e for e in sentence.ents if e.start >= start and e.label_ in labels
                  and e.start not in excluded and e.start - end <= window]
         left.sort(key=lambda e: start - e.end)
-        right.sort(key=lambda e: e.start - end)
+        right.sort(key=lambda e: max(0, e.start - end))
         if spec.get("same_clause"):
             left = [e for e in left if not self.clause_break(doc, e.end, start)]
             right = [e for e in right if not self.clause_break(doc, end, e.start)]
@@ -255,7 +257,7 @@ class RelationExtractor:
         order = {"left": [left], "right": [right], "prefer_left": [left, right],
                  "prefer_right": [right, left]}.get(side)
         if order is None:
-            merged = sorted(left + right, key=lambda e: min(abs(start - e.end), abs(e.start - end)))
+            merged = sorted(left + right, key=lambda e: start - e.end if e.end <= start else max(0, e.start - end))
             return merged[:1]
         for candidates in order:
             if candidates:
@@ -335,6 +337,8 @@ class RelationExtractor:
         if kind == "rumour":
             return "rumour"
         if kind == "event" and (clause & hedges or attributed):
+            return "rumour"
+        if kind == "contract" and clause & hedges:
             return "rumour"
         return "fact"
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import re
+
 import yaml
 
 RULES_DIR = Path(__file__).parent / "rules"
@@ -13,10 +15,22 @@ class RuleFileError(ValueError):
     """A rule file that cannot be used; the message names file, line and rule."""
 
 
+class RuleLoader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. Rule words such as `on`, `off`, `no` stay words."""
+
+
+RuleLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+RuleLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
 def load_yaml(path: Path):
     try:
         with path.open(encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=RuleLoader)
     except FileNotFoundError:
         raise RuleFileError(f"{path}: rule file missing") from None
     except yaml.YAMLError as error:

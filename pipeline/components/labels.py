@@ -2,7 +2,6 @@
 
 Lets a user plug in an installed pipeline such as en_core_web_sm (PERSON, GPE, ...).
 """
-from __future__ import annotations
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span

@@ -3,7 +3,6 @@
 spaCy's lookup lemmatizer is case-sensitive, so a sentence-initial "Sacked" keeps its
 form; rules are written on lower-case lemmas, so this component always lowercases.
 """
-from __future__ import annotations
 
 from spacy.language import Language
 from spacy.lookups import load_lookups

@@ -3,7 +3,6 @@
 This fills gaps only (tokens that are not yet part of an entity), so it works both with
 no statistical NER at all and behind a trained one.
 """
-from __future__ import annotations
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span

@@ -1,5 +1,4 @@
 """Sentence boundaries at line breaks: headlines, captions and tweets end without a period."""
-from __future__ import annotations
 
 from spacy.language import Language
 from spacy.tokens import Doc

@@ -1,0 +1,1 @@
+"""Knowledge base: entity names and aliases (see README.md)."""
