@@ -21,11 +21,13 @@ KEEP_FROM_MODEL = {"tok2vec", "ner", "transformer", "parser", "senter", "tagger"
 
 
 def model_setting(lang: str, explicit: str | None = None) -> str | None:
-    """The NER model to use: explicit name, environment setting, or our trained model."""
-    if explicit:
-        return explicit
-    if os.environ.get(f"CALCIO_MODEL_{lang.upper()}"):
-        return os.environ[f"CALCIO_MODEL_{lang.upper()}"]
+    """The NER model to use: explicit name, environment setting, or our trained model.
+
+    "blank" means no statistical NER at all (knowledge base and name patterns only).
+    """
+    choice = explicit or os.environ.get(f"CALCIO_MODEL_{lang.upper()}")
+    if choice:
+        return None if choice == "blank" else choice
     default = MODELS_DIR / lang
     return str(default) if (default / "meta.json").exists() else None
 

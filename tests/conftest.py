@@ -1,0 +1,43 @@
+"""Shared fixtures: pipelines built once per session on a tiny KB of our own."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def tiny_kb(tmp_path_factory):
+    from pipeline.knowledge import load_kb
+
+    return load_kb(FIXTURES / "kb.jsonl")
+
+
+@pytest.fixture(scope="session")
+def extract(tiny_kb):
+    """extract(lang, text, date) -> list of (subject, relation, object, value, status, source)."""
+    import os
+
+    os.environ["CALCIO_KB"] = str(FIXTURES / "kb.jsonl")
+    from pipeline.nlp import build_nlp
+    from pipeline.normalise import Normaliser
+    from pipeline.relations import RelationExtractor, merge
+
+    tools = {}
+
+    def run(lang: str, text: str, date: str = "2025-06-01"):
+        if lang not in tools:
+            nlp = build_nlp(lang, model="blank")  # rules and KB only: fast and independent of models/
+            tools[lang] = (nlp, Normaliser(nlp, tiny_kb), RelationExtractor(nlp))
+        nlp, normaliser, extractor = tools[lang]
+        doc = nlp(text)
+        doc.user_data.update(article_id="t", date=date, language=lang)
+        doc = normaliser(doc)
+        names = doc.user_data["entities"]
+        return {(names[t.subject_id]["name"], t.relation, names[t.object_id]["name"], t.value, t.status,
+                 ";".join(t.source)) for t in merge(extractor(doc))}
+
+    yield run
+    os.environ.pop("CALCIO_KB", None)
