@@ -22,6 +22,12 @@ NOT_NAMES = {
     "advertisement", "read", "more", "see", "also", "photo", "getty", "images", "news",
     "breaking", "exclusive", "official", "ufficiale", "update", "live", "video",
     "mister", "coach", "manager", "allenatore", "tecnico", "president", "presidente",
+    # demonyms: "the Livorno-born manager Italian", "il tecnico portoghese"
+    "italian", "english", "spanish", "spaniard", "portuguese", "german", "french", "dutch",
+    "argentine", "argentinian", "brazilian", "croatian", "serbian", "belgian", "danish", "dane",
+    "norwegian", "swedish", "scottish", "welsh", "irish", "american", "italiano", "portoghese",
+    "spagnolo", "tedesco", "francese", "olandese", "argentino", "brasiliano", "croato", "serbo",
+    "inglese", "belga", "danese", "svedese", "toscano", "livornese", "romano", "napoletano",
 }
 ROLE_WORDS = {
     "coach", "manager", "boss", "tactician", "allenatore", "tecnico", "mister", "ct",
@@ -39,6 +45,8 @@ def is_name_token(token) -> bool:
         and text.replace("-", "").replace("'", "").isalpha()
         and not text.isupper()
         and text.lower() not in NOT_NAMES
+        and text.lower() not in ROLE_WORDS
+        and not (token.is_stop or token.lex.is_stop or token.vocab[text.lower()].is_stop)
     )
 
 
