@@ -54,6 +54,8 @@ DEFAULT_PRIORITY = {
     "OFFICIAL": 0,
 }
 DEFUNCT_PRIORITY = 0
+TYPE_FILES = {"CLUB": "clubs_extra.yml", "NATIONAL": "national_teams.yml", "FEDERATION": "federations.yml",
+              "MEDIA": "media.yml", **{t: "people.yml" for t in PERSON_TYPES}}
 MIN_ALIAS_LEN = 3
 
 # Name particles that belong to a surname ("De Rossi", "ten Hag", "van Dijk").
@@ -112,6 +114,29 @@ def fold(text: str) -> str:
     """Case- and accent-insensitive key."""
     text = unicodedata.normalize("NFKD", text)
     return "".join(c for c in text if not unicodedata.combining(c)).casefold()
+
+
+_PLAIN = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "ı": "i", "đ": "d", "Đ": "D",
+                        "ß": "ss", "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ð": "d", "Ð": "D",
+                        "þ": "th", "Þ": "Th"})
+
+
+def deaccent(text: str) -> str:
+    """"Fenerbahçe" -> "Fenerbahce", "Ødegaard" -> "Odegaard" (case kept)."""
+    text = unicodedata.normalize("NFKD", text.translate(_PLAIN))
+    return unicodedata.normalize("NFC", "".join(c for c in text if not unicodedata.combining(c)))
+
+
+def spelling_variants(text: str) -> set[str]:
+    """Forms the press also writes: without accents, with the other apostrophe."""
+    out = {text, deaccent(text)}
+    for form in list(out):
+        if "'" in form:
+            out.add(form.replace("'", "’"))
+        if "’" in form:
+            out.add(form.replace("’", "'"))
+    out.discard(text)
+    return out
 
 
 def load_yaml(path: Path) -> Any:
@@ -180,6 +205,7 @@ class ClubPolicy:
     city_words: set[str]
     short_ok: set[str]
     reserved: dict[str, str]  # alias -> display name of the only club that may use it
+    context_words: set[str]  # folded surface forms that are also ordinary words
 
 
 def _strip_affixes(name: str, prefixes: list[str], suffixes: list[str]) -> str:
@@ -221,6 +247,7 @@ def read_club_policy(path: Path, data: dict) -> ClubPolicy:
         city_words={fold(w) for w in _str_list(data.get("city_words"), path, "city_words", "city_words")},
         short_ok=set(_str_list(data.get("short_ok"), path, "short_ok", "short_ok")),
         reserved={clean(k): clean(v) for k, v in reserved.items()},
+        context_words={fold(w) for w in _str_list(data.get("context_words"), path, "context_words", "context_words")},
     )
 
 
@@ -283,7 +310,7 @@ def read_club_entries(path: Path, data: dict) -> list[dict]:
 
 def build_clubs(
     clubs_dir: Path, path: Path, national_names: set[str], warnings: list[str]
-) -> list[Entity]:
+) -> tuple[list[Entity], ClubPolicy]:
     data = load_yaml(path) or {}
     if not isinstance(data, dict):
         raise KBError(_where(path, "top level must be a mapping"))
@@ -329,10 +356,20 @@ def build_clubs(
             continue
         if c.country in policy.strip_countries:
             s = _strip_affixes(c.name, policy.prefixes, policy.suffixes)
-            if s != c.name and len(s) >= MIN_ALIAS_LEN:
+            if (s != c.name and len(s) >= MIN_ALIAS_LEN and fold(s) not in policy.generic_words
+                    and fold(s) not in policy.city_words):
                 stripped[(c.country, c.name)] = s
                 taken_display[fold(s)] += 1
     yaml_names = {fold(e["name"]) for e in entries if e["name"]}
+    # every name another club may be called by: a short name equal to one is not unique
+    alias_owners: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for c in of_clubs:
+        for a in c.aliases:
+            alias_owners[fold(a)].add((c.country, c.name))
+    for e in entries:
+        for a in e["aliases"]:
+            alias_owners[fold(a)].add((e["country"], e["of"] or e["name"]))
+    reserved_folded = {fold(a) for a in policy.reserved}
 
     for c in of_clubs:
         key = (c.country, c.name)
@@ -343,8 +380,12 @@ def build_clubs(
         elif key in stripped:
             s = stripped[key]
             # keep the full name when the short one would be shared with another club
-            unique = taken_display[fold(s)] == 1 and fold(s) not in yaml_names and (
-                fold(s) not in plain_names or fold(s) == fold(c.name)
+            unique = (
+                taken_display[fold(s)] == 1
+                and fold(s) not in yaml_names
+                and (fold(s) not in plain_names or fold(s) == fold(c.name))
+                and not (alias_owners.get(fold(s), set()) - {key})
+                and fold(s) not in reserved_folded
             )
             if unique:
                 display = s
@@ -412,7 +453,7 @@ def build_clubs(
                         )
                     ent.remove_alias(a)
         owner.add_alias(alias, trusted=True)
-    return entities
+    return entities, policy
 
 
 def _clean_of_alias(alias: str) -> str:
@@ -481,10 +522,12 @@ def _entry_list(data: Any, path: Path, key: str | None) -> list:
 
 def build_nationals(path: Path) -> list[Entity]:
     data = load_yaml(path)
-    return [
-        _simple_entity("NATIONAL", e, path, f"team #{i}")
-        for i, e in enumerate(_entry_list(data, path, "national_teams"), 1)
-    ]
+    out = []
+    for i, e in enumerate(_entry_list(data, path, "national_teams"), 1):
+        ent = _simple_entity("NATIONAL", e, path, f"team #{i}")
+        ent.country = ent.country or ent.name  # a youth team gives its country explicitly
+        out.append(ent)
+    return out
 
 
 def build_federations(path: Path) -> list[Entity]:
@@ -552,7 +595,29 @@ def build_people(path: Path) -> list[Entity]:
 # --------------------------------------------------------------------------- assembly
 
 
+def check_duplicates(entities: list[Entity], warnings: list[str]) -> None:
+    """The same name twice in one hand-written list is an error; one person in two roles
+    (or an outlet named like a person) is worth a warning."""
+    seen: dict[tuple[str, str], Entity] = {}
+    persons: dict[str, list[str]] = defaultdict(list)
+    for ent in entities:
+        if ent.type != "CLUB":
+            key = (ent.type, fold(ent.name), ent.country or "")
+            if key in seen:
+                raise KBError(
+                    f"{TYPE_FILES[ent.type]}: {ent.type} '{ent.name}' is listed twice "
+                    "(same name and country, accents and case ignored)"
+                )
+            seen[key] = ent
+        if ent.type in PERSON_TYPES:
+            persons[fold(ent.name)].append(ent.type)
+    for name, roles in sorted(persons.items()):
+        if len(roles) > 1:
+            warnings.append(f"people.yml: '{name}' has several roles: {', '.join(sorted(roles))}")
+
+
 def finalise(entities: list[Entity], warnings: list[str]) -> list[dict]:
+    check_duplicates(entities, warnings)
     # a club alias that is another club's display name goes to that club only
     # (when that club is at least as important)
     display: dict[str, list[Entity]] = defaultdict(list)
@@ -591,8 +656,13 @@ def finalise(entities: list[Entity], warnings: list[str]) -> list[dict]:
             raise KBError(f"duplicate id {ent.id}")  # cannot happen; a guard
         ids.add(ent.id)
         aliases = [a for a in ent.aliases if a and a != ent.name]
+        for form in [ent.name, *aliases]:
+            aliases.extend(v for v in spelling_variants(form) if v != ent.name)
         folded = {fold(a) for a in aliases} | {fold(ent.name)}
-        ci = sorted(set(ent.aliases_ci))
+        ci = set(ent.aliases_ci)
+        for form in list(ci):
+            ci |= {v for v in spelling_variants(form) if v == v.lower()}
+        ci = sorted(ci)
         for a in ci:
             if fold(a) not in folded:
                 aliases.append(a)
@@ -608,7 +678,13 @@ def finalise(entities: list[Entity], warnings: list[str]) -> list[dict]:
             "priority": ent.priority,
         }
         for k in sorted(ent.extra):
-            row[k] = ent.extra[k]
+            value = ent.extra[k]
+            if k == "context_aliases":
+                forms = set(value)
+                for form in value:
+                    forms |= spelling_variants(form)
+                value = sorted(forms, key=lambda s: (s.casefold(), s))
+            row[k] = value
         rows.append(row)
     rows.sort(key=lambda r: r["id"])
     return rows
@@ -626,8 +702,14 @@ def build(clubs_dir: Path | None, kb_dir: Path = KB_DIR, warnings: list[str] | N
     nationals = build_nationals(kb_dir / "national_teams.yml")
     national_names = {fold(n.name) for n in nationals} | {fold(a) for n in nationals for a in n.aliases}
     entities: list[Entity] = []
-    entities += build_clubs(Path(clubs_dir) if clubs_dir is not None else None,
-                            kb_dir / "clubs_extra.yml", national_names, warnings)
+    clubs, policy = build_clubs(Path(clubs_dir) if clubs_dir is not None else None,
+                                kb_dir / "clubs_extra.yml", national_names, warnings)
+    for ent in clubs + nationals:
+        forms = [ent.name, *ent.aliases]
+        ent.extra["context_aliases"] = sorted(
+            {f for f in forms if fold(f) in policy.context_words}, key=lambda s: (s.casefold(), s)
+        )
+    entities += clubs
     entities += nationals
     entities += build_federations(kb_dir / "federations.yml")
     entities += build_media(kb_dir / "media.yml")

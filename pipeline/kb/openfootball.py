@@ -101,7 +101,7 @@ def parse_header(line: str) -> tuple[str, str, bool]:
     for f in fields[1:]:
         if not f or f.startswith("@") or re.fullmatch(r"\d{4}", f):
             continue
-        city = clean(re.split(r"[(›]", f)[0])
+        city = clean(re.sub(r"^\d{4}\s+", "", re.split(r"[(›]", f)[0]))
         break
     return name, city, defunct
 
