@@ -18,9 +18,12 @@ KB_FILE = Path(__file__).parent / "kb" / "entities.jsonl"
 
 # KB types and the entity label they get in a Doc.
 LABEL_FOR_TYPE = {
-    "CLUB": "CLUB", "NATIONAL": "CLUB", "FEDERATION": "CLUB", "MEDIA": "MEDIA",
+    "CLUB": "CLUB", "NATIONAL": "CLUB", "FEDERATION": "CLUB", "MEDIA": "MEDIA", "COMPETITION": "COMP",
     "COACH": "PER", "PLAYER": "PER", "PRESIDENT": "PER", "JOURNALIST": "PER", "OFFICIAL": "PER",
 }
+
+
+PERSON_TYPES = {t for t, label in LABEL_FOR_TYPE.items() if label == "PER"}
 
 
 class KnowledgeBaseError(ValueError):
@@ -37,6 +40,8 @@ class Entity:
     country: str = ""
     priority: int = 0
     needs_context: bool = False
+    surname: str = ""
+    context_aliases: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -62,13 +67,18 @@ class KnowledgeBase:
             key = fold(alias)
             if key and entity.id not in self.by_alias[key]:
                 self.by_alias[key].append(entity.id)
-        if entity.label == "PER" and len(entity.name.split()) > 1:
-            self.by_surname[fold(entity.name.split()[-1])].append(entity.id)
+        if entity.label == "PER" and entity.surname and fold(entity.surname) != fold(entity.name):
+            self.by_surname[fold(entity.surname)].append(entity.id)
 
     def lookup(self, alias: str) -> list[Entity]:
         """Entities an alias may name, best first (priority, then name)."""
         found = [self.entities[i] for i in self.by_alias.get(fold(alias), [])]
         return sorted(found, key=lambda e: (-e.priority, e.name))
+
+    def is_context_alias(self, text: str, entity_ids: list[str]) -> bool:
+        """True when every entity the text may name lists it as an everyday word too."""
+        found = [self.entities[i] for i in entity_ids if i in self.entities]
+        return bool(found) and all(text in e.context_aliases for e in found)
 
     def person_by_surname(self, surname: str) -> Entity | None:
         ids = self.by_surname.get(fold(surname), [])
@@ -102,6 +112,8 @@ def parse_entity(line: str, path: Path, number: int) -> Entity:
             aliases=tuple(row.get("aliases", [])), aliases_ci=tuple(row.get("aliases_ci", [])),
             country=row.get("country") or "", priority=int(row.get("priority", 0)),
             needs_context=bool(row.get("needs_context", False)),
+            surname=row.get("surname") or (row["name"].split()[-1] if row["type"] in PERSON_TYPES else ""),
+            context_aliases=tuple(row.get("context_aliases") or []),
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise KnowledgeBaseError(f"{path}:{number}: bad KB entry: {error}") from None

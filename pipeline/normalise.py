@@ -83,6 +83,8 @@ class Normaliser:
             if ent.label_ == "PER" and not ent.ent_id_:
                 persons.append(ent)
                 continue
+            if ent.ent_id_ and ent.start == ent.sent.start and self.kb.is_context_alias(ent.text, ent.ent_id_.split("|")):
+                continue  # "Reading the table...", "Nice to see": a word, not the club
             entity = self.kb_entity(ent, unambiguous)
             if entity is None:
                 continue  # an ORG/LOC/MISC the KB does not know plays no part in relations
@@ -112,7 +114,7 @@ class Normaliser:
         for ent_id, ent in known.items():
             self.register_person(self.kb.entities[ent_id].name, ent_id, names, full)
         for ent in sorted(persons, key=lambda e: -len(e)):
-            name = clean_name(ent.text)
+            name = self.shared_surname(doc, ent) or clean_name(ent.text)
             if not name:
                 continue
             person_id = self.person_id(name, full, names)
@@ -121,6 +123,14 @@ class Normaliser:
             if ent.ent_id_ in self.kb.entities and self.kb.entities[ent.ent_id_].label == "PER":
                 pass  # already added in resolve_named as kb spans
         return spans
+
+    @staticmethod
+    def shared_surname(doc: Doc, ent: Span) -> str | None:
+        """"Dan and Ryan Friedkin": the lone first name takes the surname that follows."""
+        if len(ent) != 1 or ent.end + 2 >= len(doc) or doc[ent.end].lower_ not in ("and", "e", "&"):
+            return None
+        partner = next((e for e in doc.ents if e.start == ent.end + 1 and e.label_ == "PER" and len(e) > 1), None)
+        return f"{ent.text} {' '.join(t.text for t in partner[1:])}" if partner is not None else None
 
     def register_person(self, name: str, person_id: str, names: dict, full: dict) -> None:
         entity = self.kb.entities.get(person_id)
@@ -151,17 +161,27 @@ class Normaliser:
 
     def add_surname_mentions(self, doc: Doc, spans: list[Span], names: dict) -> list[Span]:
         """A known surname the NER missed ("Allegri Juventus return") is still that person."""
-        surnames = {}
+        surnames: dict[tuple[str, ...], str] = {}
         for person_id, info in names.items():
-            if info["type"] in ROLE_FOR_KB_TYPE or info["type"] == "PER":
-                tokens = info["name"].split()
-                if len(tokens) > 1:
-                    surnames[tokens[-1]] = person_id
+            if info["type"] not in ROLE_FOR_KB_TYPE and info["type"] != "PER":
+                continue
+            entity = self.kb.entities.get(person_id)
+            tokens = info["name"].split()
+            if entity and entity.surname and entity.surname != entity.name:
+                surnames[tuple(entity.surname.split())] = person_id
+            if len(tokens) > 1:
+                surnames.setdefault((tokens[-1],), person_id)
         taken = {i for s in spans for i in range(s.start, s.end)}
-        extra = [
-            Span(doc, t.i, t.i + 1, label="PER", kb_id=surnames[t.text])
-            for t in doc if t.text in surnames and t.i not in taken
-        ]
+        extra = []
+        for key, person_id in sorted(surnames.items(), key=lambda item: -len(item[0])):
+            for token in doc:
+                end = token.i + len(key)
+                if end > len(doc) or tuple(t.text for t in doc[token.i:end]) != key:
+                    continue
+                if any(i in taken for i in range(token.i, end)):
+                    continue
+                extra.append(Span(doc, token.i, end, label="PER", kb_id=person_id))
+                taken.update(range(token.i, end))
         return spans + extra
 
     # -- roles ----------------------------------------------------------------------------
@@ -199,16 +219,19 @@ class Normaliser:
     def add_coreferences(self, doc: Doc, spans: list[Span], names: dict) -> list[Span]:
         taken = {i for s in spans for i in range(s.start, s.end)}
         ordered = sorted(spans, key=lambda s: s.start)
-        salience = Counter(s.kb_id_ for s in spans if s.label_ == "COACH")
         extra = []
         for match_id, start, end in self.coref(doc):
             rule = self.coref_rules[doc.vocab.strings[match_id]]
             if any(i in taken for i in range(start, end)) or self.blocked(doc, end, rule):
                 continue
-            target = self.antecedent(doc, ordered, start, rule["refers_to"], salience)
-            if target:
-                label = target.label_
-                extra.append(Span(doc, start, end, label=label, kb_id=target.kb_id_))
+            if rule["refers_to"] == "CLUB":
+                target = self.salient(ordered, start, {"CLUB"})
+            elif rule.get("pronoun"):
+                target = self.recent(doc, ordered, start, {"COACH", "PER"}) or self.salient(ordered, start)
+            else:
+                target = self.salient(ordered, start)
+            if target is not None:
+                extra.append(Span(doc, start, end, label=target.label_, kb_id=target.kb_id_))
         return filter_spans(spans + extra)
 
     @staticmethod
@@ -217,22 +240,33 @@ class Normaliser:
         return end < len(doc) and (doc[end].lower_ in following or doc[end].text[:1].isupper())
 
     @staticmethod
-    def antecedent(doc: Doc, ordered: list[Span], start: int, refers_to: str,
-                   salience: Counter) -> Span | None:
-        """The latest fitting mention before `start` within a few sentences, else the main coach."""
+    def recent(doc: Doc, ordered: list[Span], start: int, wanted: set[str]) -> Span | None:
+        """The latest mention of a wanted label before `start`, within a few sentences."""
         sent_starts = [s.start for s in doc.sents]
         here = sum(1 for s in sent_starts if s <= start)
-        wanted = {"COACH", "PER"} if refers_to == "COACH" else {"CLUB"}
         for span in reversed([s for s in ordered if s.end <= start]):
-            distance = here - sum(1 for s in sent_starts if s <= span.start)
-            if distance > RECENT_SENTENCES:
-                break
+            if here - sum(1 for s in sent_starts if s <= span.start) > RECENT_SENTENCES:
+                return None
             if span.label_ in wanted:
                 return span
-        if refers_to == "COACH" and salience:
-            best = salience.most_common(1)[0][0]
-            return next((s for s in ordered if s.kb_id_ == best), None)
         return None
+
+    @staticmethod
+    def salient(ordered: list[Span], start: int, labels: tuple = ("COACH", "PER")) -> Span | None:
+        """The coach (or club) the article has talked about most so far (ties: the latest).
+
+        Descriptions ("the Portuguese boss", "the 39-year-old", "the club") name the
+        article's main person or club far more often than the last one named.
+        """
+        before = [s for s in ordered if s.end <= start and s.label_ in labels]
+        if not before:
+            return None
+        counts = Counter(s.kb_id_ for s in before)
+        for s in before:
+            counts[s.kb_id_] += 2 if s.label_ == "COACH" else 0
+        latest = {s.kb_id_: s for s in before}
+        best = max(latest, key=lambda i: (counts[i], latest[i].start))
+        return latest[best]
 
     @staticmethod
     def span(doc: Doc, ent: Span, entity_id: str, label: str, source: str) -> Span:

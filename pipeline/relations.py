@@ -53,6 +53,12 @@ NUMBER_WORDS = {
 }
 YEAR = re.compile(r"^(19[5-9]\d|20[0-4]\d)$")
 SHORT_SPAN = re.compile(r"^(19|20)\d\d[-/–](\d\d|(19|20)\d\d)$")
+OPPONENT_CUES = {
+    "defeat", "defeats", "loss", "losses", "lost", "win", "wins", "won", "beat", "beating", "draw",
+    "drew", "victory", "clash", "against", "vs", "v", "versus", "thrashing", "thrashed", "derby",
+    "sconfitta", "sconfitte", "vittoria", "pareggio", "ko", "contro", "battuto", "battendo",
+    "perso", "vinto", "pareggiato", "sfida", "gara", "match", "trasferta",
+}
 STATUS_RANK = {"fact": 2, "rumour": 1, "denied": 0}
 CONFIDENCE = {"bound": 0.9, "nearest": 0.75, "topic": 0.6}
 
@@ -205,30 +211,45 @@ class RelationExtractor:
         subject_type, object_type, _ = RELATIONS[rule.relation]
         bound = {role: self.entity_at(doc, start + alignment.index(index))
                  for role, index in rule.roles.items() if index in alignment}
-        excluded = source_tokens
-        subjects = [bound["subject"]] if bound.get("subject") else self.nearest(
-            doc, sentence, start, end, subject_type, rule.subject, excluded, many=rule.many == "subject")
-        how = "bound" if bound.get("subject") else "nearest"
-        if not subjects and subject_type == "COACH" and rule.subject.get("fallback", True):
+        subjects, how = self.candidates(doc, rule, "subject", subject_type, bound, start, end,
+                                        sentence, source_tokens)
+        objects, _ = self.candidates(doc, rule, "object", object_type, bound, start, end,
+                                     sentence, source_tokens)
+        spec_s, spec_o = rule.subject, rule.object
+        subjects = [e for e in subjects if self.fits(e, subject_type, spec_s)]
+        objects = [e for e in objects if self.fits(e, object_type, spec_o)]
+        if rule.many == "subject":
+            pairs = [(s, objects[0]) for s in subjects if objects and s.kb_id_ != objects[0].kb_id_]
+        elif rule.many == "object":
+            pairs = [(subjects[0], o) for o in objects if subjects and o.kb_id_ != subjects[0].kb_id_]
+        else:
+            pairs = next(([(s, o)] for s in subjects[:2] for o in objects if s.kb_id_ != o.kb_id_), [])
+        for subject, obj in pairs:
+            yield subject, obj, how
+
+    def candidates(self, doc, rule, role, wanted, bound, start, end, sentence, source_tokens):
+        """Entities that may fill one argument, best first, and how they were found."""
+        if bound.get(role) is not None:
+            return [bound[role]], "bound"
+        spec = getattr(rule, role)
+        found = self.nearest(doc, sentence, start, end, wanted, spec, source_tokens,
+                             many=rule.many == role)
+        if found:
+            return found, "nearest"
+        if wanted == "COACH" and spec.get("fallback", True):
             topic = self.topic(doc, sentence)
-            subjects, how = ([topic], "topic") if topic is not None else ([], how)
-        objects = [bound["object"]] if bound.get("object") else self.nearest(
-            doc, sentence, start, end, object_type, rule.object, excluded, many=rule.many == "object")
-        if not objects and object_type == "CLUB" and rule.object.get("fallback"):
-            objects = [self.recent(doc, sentence, {"CLUB"})]
-        for subject in subjects:
-            for obj in objects:
-                if subject is None or obj is None or subject.kb_id_ == obj.kb_id_:
-                    continue
-                if self.fits(subject, subject_type, rule.subject) and self.fits(obj, object_type, rule.object):
-                    yield subject, obj, how
+            return ([topic], "topic") if topic is not None else ([], "nearest")
+        if wanted == "CLUB" and spec.get("fallback"):
+            club = self.salient_club(doc, sentence)
+            return ([club], "topic") if club is not None else ([], "nearest")
+        return [], "nearest"
 
     @staticmethod
     def labels(wanted: str, spec: dict) -> set[str]:
         return set(spec.get("labels") or LABELS_FOR[wanted])
 
     def fits(self, span: Span, wanted: str, spec: dict) -> bool:
-        return span.label_ in self.labels(wanted, spec) and bool(span.kb_id_)
+        return span is not None and span.label_ in self.labels(wanted, spec) and bool(span.kb_id_)
 
     @staticmethod
     def entity_at(doc: Doc, token_index: int) -> Span | None:
@@ -238,35 +259,63 @@ class RelationExtractor:
         return next((e for e in doc.ents if e.start <= token_index < e.end), None)
 
     def nearest(self, doc, sentence, start, end, wanted, spec, excluded, many):
-        """Entities of the wanted type in the sentence, nearest the trigger first."""
+        """Entities of the wanted type in the sentence, nearest the trigger first.
+
+        Clubs named as a match opponent ("the loss at West Ham") never fill a club slot;
+        `not_after` in the spec drops candidates right after given words ("from").
+        """
         side = spec.get("side", "any")
         window = int(spec.get("window", 40))
         labels = self.labels(wanted, spec)
-        left = [e for e in sentence.ents if e.end <= start and e.label_ in labels
-                and e.start not in excluded and start - e.end <= window]
-        right = [e for e in sentence.ents if e.start >= start and e.label_ in labels
-                 and e.start not in excluded and e.start - end <= window]
+        skip_after = set(spec.get("not_after") or [])
+
+        def usable(e: Span) -> bool:
+            if e.label_ not in labels or e.start in excluded:
+                return False
+            if e.start > 0 and doc[e.start - 1].lower_ in skip_after:
+                return False
+            return not (wanted == "CLUB" and self.opponent(doc, e))
+
+        left = [e for e in sentence.ents if e.end <= start and usable(e) and start - e.end <= window]
+        right = [e for e in sentence.ents if e.start >= start and usable(e) and e.start - end <= window]
         left.sort(key=lambda e: start - e.end)
         right.sort(key=lambda e: max(0, e.start - end))
         if spec.get("same_clause"):
             left = [e for e in left if not self.clause_break(doc, e.end, start)]
             right = [e for e in right if not self.clause_break(doc, end, e.start)]
         if many:
-            chosen = right if side == "right" else left if side == "left" else left + right
-            return chosen
-        order = {"left": [left], "right": [right], "prefer_left": [left, right],
-                 "prefer_right": [right, left]}.get(side)
-        if order is None:
-            merged = sorted(left + right, key=lambda e: start - e.end if e.end <= start else max(0, e.start - end))
-            return merged[:1]
-        for candidates in order:
-            if candidates:
-                return candidates[:1]
-        return []
+            return right if side == "right" else left if side == "left" else left + right
+        if side == "left":
+            return left
+        if side == "right":
+            return right
+        if side == "prefer_left":
+            return left + right
+        if side == "prefer_right":
+            return right + left
+        return sorted(left + right, key=lambda e: start - e.end if e.end <= start else max(0, e.start - end))
+
+    @staticmethod
+    def opponent(doc: Doc, club: Span) -> bool:
+        """A club named as a match opponent or venue: "defeat to Lazio", "la sconfitta contro il Lecce"."""
+        window = doc[max(club.sent.start, club.start - 4): club.start]
+        return any(t.lower_ in OPPONENT_CUES for t in window)
 
     @staticmethod
     def clause_break(doc: Doc, start: int, end: int) -> bool:
         return any(doc[i].lower_ in CLAUSE_BREAKS for i in range(start, end))
+
+    @staticmethod
+    def salient_club(doc: Doc, sentence: Span) -> Span | None:
+        """The club the article names most up to this sentence (ties: the latest)."""
+        before = [e for e in doc.ents if e.label_ == "CLUB" and e.end <= sentence.end]
+        if not before:
+            return None
+        counts: dict[str, int] = {}
+        for e in before:
+            counts[e.kb_id_] = counts.get(e.kb_id_, 0) + 1
+        latest = {e.kb_id_: e for e in before}
+        return latest[max(latest, key=lambda i: (counts[i], latest[i].start))]
 
     def topic(self, doc: Doc, sentence: Span) -> Span | None:
         """The coach most recently mentioned before this sentence (within three sentences)."""

@@ -79,8 +79,19 @@ def names_after_roles(doc: Doc) -> list[Span]:
     return spans
 
 
+def first_names_in_pairs(doc: Doc, found: list[Span]) -> list[Span]:
+    """The first name in "Dan and Ryan Friedkin", "Luca e Antonio Percassi"."""
+    spans = []
+    full = {s.start: s for s in list(doc.ents) + found if len(s) > 1 and s.label_ == "PER"}
+    for token in doc[:-2]:
+        if doc[token.i + 1].lower_ in ("and", "e", "&") and token.i + 2 in full and is_name_token(token):
+            spans.append(Span(doc, token.i, token.i + 1, label="PER"))
+    return spans
+
+
 @Language.component("person_names")
 def person_names(doc: Doc) -> Doc:
     found = name_sequences(doc) + names_after_roles(doc)
+    found += first_names_in_pairs(doc, found)
     doc.ents = filter_spans(list(doc.ents) + filter_spans(found))
     return doc

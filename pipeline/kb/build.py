@@ -40,12 +40,13 @@ REPO_ROOT = KB_DIR.parents[1]
 DEFAULT_CLUBS = REPO_ROOT.parent / "shared" / "data" / "clubs"
 DEFAULT_OUT = KB_DIR / "entities.jsonl"
 
-TYPES = ("CLUB", "NATIONAL", "FEDERATION", "MEDIA", "COACH", "PLAYER", "PRESIDENT", "JOURNALIST", "OFFICIAL")
+TYPES = ("CLUB", "NATIONAL", "FEDERATION", "COMPETITION", "MEDIA", "COACH", "PLAYER", "PRESIDENT", "JOURNALIST", "OFFICIAL")
 PERSON_TYPES = ("COACH", "PLAYER", "PRESIDENT", "JOURNALIST", "OFFICIAL")
 DEFAULT_PRIORITY = {
     "CLUB": 1,  # openfootball clubs we say nothing about
     "NATIONAL": 5,
     "FEDERATION": 2,
+    "COMPETITION": 6,  # "Coppa Italia" must win over "Italia"
     "MEDIA": 1,
     "COACH": 0,
     "PLAYER": 0,
@@ -55,6 +56,7 @@ DEFAULT_PRIORITY = {
 }
 DEFUNCT_PRIORITY = 0
 TYPE_FILES = {"CLUB": "clubs_extra.yml", "NATIONAL": "national_teams.yml", "FEDERATION": "federations.yml",
+              "COMPETITION": "competitions.yml",
               "MEDIA": "media.yml", **{t: "people.yml" for t in PERSON_TYPES}}
 MIN_ALIAS_LEN = 3
 
@@ -121,6 +123,9 @@ _PLAIN = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "ı": "i", "
                         "þ": "th", "Þ": "Th"})
 
 
+_UMLAUT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
+
+
 def deaccent(text: str) -> str:
     """"Fenerbahçe" -> "Fenerbahce", "Ødegaard" -> "Odegaard" (case kept)."""
     text = unicodedata.normalize("NFKD", text.translate(_PLAIN))
@@ -130,6 +135,8 @@ def deaccent(text: str) -> str:
 def spelling_variants(text: str) -> set[str]:
     """Forms the press also writes: without accents, with the other apostrophe."""
     out = {text, deaccent(text)}
+    if any(c in text for c in "äöüÄÖÜ"):  # German transliteration: "Juergen Klinsmann"
+        out.add(deaccent(text.translate(_UMLAUT)))
     for form in list(out):
         if "'" in form:
             out.add(form.replace("'", "’"))
@@ -540,6 +547,18 @@ def build_federations(path: Path) -> list[Entity]:
     ]
 
 
+def build_competitions(path: Path) -> list[Entity]:
+    """Leagues and cups: never clubs, but they must be recognised so that "Italia" in
+    "Coppa Italia" or "Europa" in "Europa League" is not read as a team."""
+    if not path.exists():
+        return []
+    data = load_yaml(path)
+    return [
+        _simple_entity("COMPETITION", e, path, f"competition #{i}")
+        for i, e in enumerate(_entry_list(data, path, "competitions"), 1)
+    ]
+
+
 def build_media(path: Path) -> list[Entity]:
     data = load_yaml(path)
     out = []
@@ -712,6 +731,7 @@ def build(clubs_dir: Path | None, kb_dir: Path = KB_DIR, warnings: list[str] | N
     entities += clubs
     entities += nationals
     entities += build_federations(kb_dir / "federations.yml")
+    entities += build_competitions(kb_dir / "competitions.yml")
     entities += build_media(kb_dir / "media.yml")
     entities += build_people(kb_dir / "people.yml")
     return finalise(entities, warnings)
