@@ -96,6 +96,8 @@ class KnowledgeBase:
                 if attr == "ORTH":
                     texts = (entity.name, *texts)
                 for text in texts:
+                    if entity.label == "MEDIA" and text in entity.context_aliases:
+                        continue  # "AD", "Sport", "Record": outlets only where a source is expected
                     by_text[text.lower() if attr == "LOWER" else text].add(entity.id)
             for text, ids in sorted(by_text.items()):
                 best = min(ids, key=lambda i: (-self.entities[i].priority, i))

@@ -236,8 +236,14 @@ class Normaliser:
 
     @staticmethod
     def blocked(doc: Doc, end: int, rule: dict) -> bool:
-        following = rule.get("not_before") or []
-        return end < len(doc) and (doc[end].lower_ in following or doc[end].text[:1].isupper())
+        """Not a description when a listed word or a name follows ("the coach Conte",
+        "il tecnico del Napoli"); "di" blocks only before a club ("il tecnico di Grugliasco" is one)."""
+        if end >= len(doc):
+            return False
+        following = doc[end]
+        if following.lower_ == "di" and "di" in (rule.get("not_before") or []):
+            return end + 1 < len(doc) and doc[end + 1].ent_type_ == "CLUB"
+        return following.lower_ in (rule.get("not_before") or []) or following.text[:1].isupper()
 
     @staticmethod
     def recent(doc: Doc, ordered: list[Span], start: int, wanted: set[str]) -> Span | None:

@@ -193,8 +193,10 @@ class RelationExtractor:
         if relation not in ("joins", "coach_of"):
             return relation, value
         article_year = int((doc.user_data.get("date") or "0")[:4] or 0)
-        years = [int(t.text) for t in doc[start: sentence.end]
-                 if YEAR.match(t.text) and t.i > 0 and doc[t.i - 1].lower_ in ("in", "nel", "since", "dal")]
+        clause = self.clause(doc, start, start + 1, sentence)
+        nearby = doc[start: min(clause.stop, start + 8)]
+        years = [int(t.text) for t in nearby
+                 if YEAR.match(t.text) and doc[t.i - 1].lower_ in ("in", "nel", "since", "dal")]
         if article_year and years and years[0] < article_year - 1:
             return "former_coach_of", str(years[0])
         return relation, value
@@ -327,7 +329,7 @@ class RelationExtractor:
         if not before:
             return None
         last = before[-1]
-        gap = sum(1 for s in doc.sents if last.start < s.start <= sentence.start)
+        gap = sum(1 for s in doc.sents if last.start < s.start <= sentence.start and s.text.strip())
         return last if gap <= 3 else None
 
     # -- values -----------------------------------------------------------------------
@@ -428,6 +430,32 @@ class RelationExtractor:
         return doc.text.count("\n\n", 0, sentence.start_char) + doc.text.count("\n \n", 0, sentence.start_char)
 
 
+IMPLIED = {
+    # (relation, status) -> relation implied for the same coach and club. SCHEMA.md makes
+    # these optional in gold beside the specific one, and they are what an analyst
+    # filtering on coach_of / former_coach_of expects to find.
+    ("joins", "fact"): "coach_of",
+    ("joins", "rumour"): "linked_to",
+    ("sacked_by", "rumour"): "coach_of",
+    ("leaves", "rumour"): "coach_of",
+    ("sacked_by", "fact"): "former_coach_of",
+    ("leaves", "fact"): "former_coach_of",
+}
+
+
+def with_implied(triples: list[Triple]) -> list[Triple]:
+    """Add the state each event implies: an appointment means a current job, a sacking a past one."""
+    extra = []
+    for t in triples:
+        implied = IMPLIED.get((t.relation, t.status))
+        if implied:
+            status = "rumour" if implied == "linked_to" else "fact"
+            extra.append(Triple(**{**t.__dict__, "relation": implied, "status": status, "value": "",
+                                   "source": t.source if implied == "linked_to" else [],
+                                   "confidence": round(t.confidence * 0.8, 2), "rule": f"implied:{t.rule}"}))
+    return triples + extra
+
+
 def merge(triples: list[Triple]) -> list[Triple]:
     """One row per (article, subject, relation, object, value) with the strongest status.
 
@@ -435,7 +463,7 @@ def merge(triples: list[Triple]) -> list[Triple]:
     former_coach_of rows differing only in their period collapse to the most precise one.
     """
     groups: dict[tuple, list[Triple]] = {}
-    for triple in sorted(triples, key=lambda t: (t.start, t.rule)):
+    for triple in sorted(with_implied(triples), key=lambda t: (t.start, t.rule)):
         value = "" if triple.relation == "former_coach_of" else triple.value
         key = (triple.article_id, triple.subject_id, triple.relation, triple.object_id, value)
         groups.setdefault(key, []).append(triple)
