@@ -41,6 +41,7 @@ class Entity:
     priority: int = 0
     needs_context: bool = False
     surname: str = ""
+    city: str = ""
     context_aliases: tuple[str, ...] = ()
 
     @property
@@ -95,6 +96,10 @@ class KnowledgeBase:
                 texts = getattr(entity, field_name)
                 if attr == "ORTH":
                     texts = (entity.name, *texts)
+                elif entity.label in ("CLUB", "COMP"):
+                    # multi-word names survive any casing: "the Old lady", "la vecchia signora"
+                    texts = (*texts, *(t for t in (entity.name, *entity.aliases)
+                                       if " " in t and t not in entity.context_aliases))
                 for text in texts:
                     if entity.label == "MEDIA" and text in entity.context_aliases:
                         continue  # "AD", "Sport", "Record": outlets only where a source is expected
@@ -116,6 +121,7 @@ def parse_entity(line: str, path: Path, number: int) -> Entity:
             needs_context=bool(row.get("needs_context", False)),
             surname=row.get("surname") or (row["name"].split()[-1] if row["type"] in PERSON_TYPES else ""),
             context_aliases=tuple(row.get("context_aliases") or []),
+            city=row.get("city") or "",
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise KnowledgeBaseError(f"{path}:{number}: bad KB entry: {error}") from None

@@ -32,6 +32,22 @@ OUTPUT_TYPE = {"COACH": "COACH", "PLAYER": "PLAYER", "PRESIDENT": "PERSON", "JOU
                "PER": "PERSON", "CLUB": "CLUB", "MEDIA": "MEDIA"}
 POSSESSIVE = re.compile(r"(’s|'s|’|')$")
 RECENT_SENTENCES = 3
+# English exonyms of cities as openfootball spells them, and demonyms of countries, so that
+# "the Turin outfit" or "the Spanish side" finds its club among those the article names.
+CITY_NAMES = {"turin": "torino", "milan": "milano", "rome": "roma", "naples": "napoli",
+              "florence": "firenze", "genoa": "genova", "munich": "munchen", "lisbon": "lisboa",
+              "seville": "sevilla", "cologne": "koln", "venice": "venezia", "capitolino": "roma",
+              "capitolina": "roma", "partenopeo": "napoli", "torinese": "torino", "milanese": "milano",
+              "bergamasco": "bergamo", "orobico": "bergamo", "orobica": "bergamo", "viola": "firenze",
+              "madrileno": "madrid", "madrilena": "madrid", "catalan": "barcelona", "london": "london",
+              "north london": "london", "merseyside": "liverpool"}
+COUNTRY_ADJECTIVES = {"spanish": "Spain", "italian": "Italy", "english": "England", "german": "Germany",
+                      "french": "France", "portuguese": "Portugal", "dutch": "Netherlands",
+                      "turkish": "Turkey", "scottish": "Scotland", "saudi": "Saudi Arabia",
+                      "spagnolo": "Spain", "spagnola": "Spain", "inglese": "England", "tedesco": "Germany",
+                      "tedesca": "Germany", "francese": "France", "portoghese": "Portugal",
+                      "olandese": "Netherlands", "turco": "Turkey", "turca": "Turkey", "saudita": "Saudi Arabia"}
+PLACE_SUFFIXES = ("born", "based", "nato", "nata")
 
 
 @dataclass
@@ -85,6 +101,8 @@ class Normaliser:
                 continue
             if ent.ent_id_ and ent.start == ent.sent.start and self.kb.is_context_alias(ent.text, ent.ent_id_.split("|")):
                 continue  # "Reading the table...", "Nice to see": a word, not the club
+            if self.place_adjective(doc, ent):
+                continue  # "the Livorno-born manager": a birthplace, not the club
             entity = self.kb_entity(ent, unambiguous)
             if entity is None:
                 continue  # an ORG/LOC/MISC the KB does not know plays no part in relations
@@ -93,6 +111,12 @@ class Normaliser:
             spans.append(self.span(doc, ent, entity.id, label, "kb"))
         spans += self.group_persons(doc, persons, names)
         return spans
+
+    @staticmethod
+    def place_adjective(doc: Doc, ent: Span) -> bool:
+        after = doc[ent.end: ent.end + 2]
+        return bool(len(after) == 2 and after[0].text == "-" and after[1].lower_ in PLACE_SUFFIXES) or \
+            (ent.end < len(doc) and doc[ent.end].lower_.lstrip("-") in PLACE_SUFFIXES and doc[ent.end].text.startswith("-"))
 
     def kb_entity(self, ent: Span, unambiguous: set[str]) -> Entity | None:
         if ent.ent_id_:
@@ -172,7 +196,7 @@ class Normaliser:
             if len(tokens) > 1:
                 surnames.setdefault((tokens[-1],), person_id)
         taken = {i for s in spans for i in range(s.start, s.end)}
-        extra = []
+        extra = self.known_surnames(doc, taken, names)
         for key, person_id in sorted(surnames.items(), key=lambda item: -len(item[0])):
             for token in doc:
                 end = token.i + len(key)
@@ -183,6 +207,23 @@ class Normaliser:
                 extra.append(Span(doc, token.i, end, label="PER", kb_id=person_id))
                 taken.update(range(token.i, end))
         return spans + extra
+
+    def known_surnames(self, doc: Doc, taken: set[int], names: dict) -> list[Span]:
+        """A lone capitalised token that is the surname of exactly one KB person ("Solari",
+        "Osimhen") names that person, when the NER has not tagged it."""
+        found = []
+        for token in doc:
+            if token.i in taken or not token.is_title or token.is_stop or len(token.text) < 4:
+                continue
+            if token.i + 1 < len(doc) and doc[token.i + 1].is_title and not doc[token.i + 1].is_sent_start:
+                continue  # part of a longer name the NER did not tag
+            entity = self.kb.person_by_surname(token.text)
+            if entity is None or fold(entity.surname) != fold(token.text):
+                continue
+            names.setdefault(entity.id, {"name": entity.name, "type": entity.type})
+            found.append(Span(doc, token.i, token.i + 1, label="PER", kb_id=entity.id))
+            taken.add(token.i)
+        return found
 
     # -- roles ----------------------------------------------------------------------------
     def type_persons(self, doc: Doc, spans: list[Span], names: dict) -> None:
@@ -225,9 +266,9 @@ class Normaliser:
             if any(i in taken for i in range(start, end)) or self.blocked(doc, end, rule):
                 continue
             if rule["refers_to"] == "CLUB":
-                target = self.salient(ordered, start, {"CLUB"})
+                target = self.club_described(doc, ordered, start, end) or self.salient(ordered, start, ("CLUB",))
             elif rule.get("pronoun"):
-                target = self.recent(doc, ordered, start, {"COACH", "PER"}) or self.salient(ordered, start)
+                target = self.pronoun_antecedent(doc, ordered, start)
             else:
                 target = self.salient(ordered, start)
             if target is not None:
@@ -245,17 +286,33 @@ class Normaliser:
             return end + 1 < len(doc) and doc[end + 1].ent_type_ == "CLUB"
         return following.lower_ in (rule.get("not_before") or []) or following.text[:1].isupper()
 
-    @staticmethod
-    def recent(doc: Doc, ordered: list[Span], start: int, wanted: set[str]) -> Span | None:
-        """The latest mention of a wanted label before `start`, within a few sentences."""
-        sent_starts = [s.start for s in doc.sents]
-        here = sum(1 for s in sent_starts if s <= start)
-        for span in reversed([s for s in ordered if s.end <= start]):
-            if here - sum(1 for s in sent_starts if s <= span.start) > RECENT_SENTENCES:
-                return None
-            if span.label_ in wanted:
+    def club_described(self, doc: Doc, ordered: list[Span], start: int, end: int) -> Span | None:
+        """"the Turin outfit", "the Spanish side", "il club capitolino": a club the article
+        names whose city or country the description gives."""
+        cues = [t.lower_ for t in doc[max(0, start - 1): min(len(doc), end + 1)]]
+        cities = {CITY_NAMES.get(c, c) for c in cues}
+        countries = {COUNTRY_ADJECTIVES[c] for c in cues if c in COUNTRY_ADJECTIVES}
+        for span in reversed([s for s in ordered if s.end <= start and s.label_ == "CLUB"]):
+            entity = self.kb.entities.get(span.kb_id_)
+            if entity and (fold(entity.city) in cities or entity.country in countries):
                 return span
         return None
+
+    def pronoun_antecedent(self, doc: Doc, ordered: list[Span], start: int) -> Span | None:
+        """"he", "his": a person earlier in the same sentence, else the first person (the
+        likely subject) of the previous sentence with one, else the article's main coach."""
+        wanted = {"COACH", "PER"}
+        sentence = doc[start].sent
+        same = [s for s in ordered if sentence.start <= s.start and s.end <= start and s.label_ in wanted]
+        if same:
+            return same[-1]
+        previous = [s for s in ordered if s.end <= sentence.start and s.label_ in wanted]
+        if previous:
+            last_sentence = previous[-1].sent
+            gap = sum(1 for s in doc.sents if last_sentence.start < s.start < sentence.start and s.text.strip())
+            if gap <= RECENT_SENTENCES:
+                return next(s for s in previous if s.sent.start == last_sentence.start)
+        return self.salient(ordered, start)
 
     @staticmethod
     def salient(ordered: list[Span], start: int, labels: tuple = ("COACH", "PER")) -> Span | None:

@@ -45,7 +45,8 @@ LABELS_FOR = {
 }
 OUTPUT_TYPE = {"COACH": "COACH", "PLAYER": "PLAYER", "PERSON": "PERSON", "CLUB": "CLUB"}
 CLAUSE_BREAKS = {",", ";", ":", "—", "–", "(", ")", "but", "while", "whereas", "although",
-                 "ma", "mentre", "però", "tuttavia", "sebbene", "invece"}
+                 "who", "which", "whose", "where", "ma", "mentre", "però", "tuttavia", "sebbene",
+                 "invece", "quale", "cui"}
 NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
     "uno": 1, "un": 1, "una": 1, "due": 2, "tre": 3, "quattro": 4, "cinque": 5,
@@ -190,7 +191,7 @@ class RelationExtractor:
 
     def career_step(self, doc: Doc, relation: str, value: str, start: int, sentence: Span):
         """A move dated well before the article ("joined Sassuolo in 2007") is a former job."""
-        if relation not in ("joins", "coach_of"):
+        if relation not in ("joins", "coach_of", "leaves", "sacked_by"):
             return relation, value
         article_year = int((doc.user_data.get("date") or "0")[:4] or 0)
         clause = self.clause(doc, start, start + 1, sentence)
@@ -291,6 +292,8 @@ class RelationExtractor:
             return left
         if side == "right":
             return right
+        if spec.get("pick") == "first":
+            left = sorted(left, key=lambda e: e.start)
         if side == "prefer_left":
             return left + right
         if side == "prefer_right":
