@@ -160,7 +160,7 @@ class Normaliser:
         entity = self.kb.entities.get(person_id)
         names.setdefault(person_id, {"name": name, "type": entity.type if entity else "PER"})
         tokens = name.split()
-        if len(tokens) > 1:
+        if len(tokens) > 1 and fold(tokens[-1]):
             full.setdefault(fold(tokens[-1]), person_id)
             full.setdefault(fold(" ".join(tokens[1:])), person_id)
             full.setdefault(fold(name), person_id)
@@ -172,7 +172,7 @@ class Normaliser:
         tokens = name.split()
         if len(tokens) == 1:
             for other_key, other_id in full.items():
-                if key == other_key.split()[0] and len(names[other_id]["name"].split()) > 1:
+                if other_key and key == other_key.split()[0] and len(names[other_id]["name"].split()) > 1:
                     return other_id  # a first name alone ("Xabi")
             known = self.kb.person_by_surname(name)
             if known:

@@ -459,6 +459,16 @@ def with_implied(triples: list[Triple]) -> list[Triple]:
     return triples + extra
 
 
+CURRENT_JOB = {"coach_of", "sacked_by", "leaves", "contract_until", "contract_length"}
+
+
+def consistent(triples: list[Triple]) -> list[Triple]:
+    """A coach is not "linked" with the club he already coaches: drop such linked_to rows."""
+    current = {(t.article_id, t.subject_id, t.object_id) for t in triples if t.relation in CURRENT_JOB}
+    return [t for t in triples
+            if not (t.relation == "linked_to" and (t.article_id, t.subject_id, t.object_id) in current)]
+
+
 def merge(triples: list[Triple]) -> list[Triple]:
     """One row per (article, subject, relation, object, value) with the strongest status.
 
@@ -466,7 +476,7 @@ def merge(triples: list[Triple]) -> list[Triple]:
     former_coach_of rows differing only in their period collapse to the most precise one.
     """
     groups: dict[tuple, list[Triple]] = {}
-    for triple in sorted(with_implied(triples), key=lambda t: (t.start, t.rule)):
+    for triple in sorted(consistent(with_implied(triples)), key=lambda t: (t.start, t.rule)):
         value = "" if triple.relation == "former_coach_of" else triple.value
         key = (triple.article_id, triple.subject_id, triple.relation, triple.object_id, value)
         groups.setdefault(key, []).append(triple)

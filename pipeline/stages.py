@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -61,8 +62,31 @@ def run_annotate(out: Path, models: dict[str, str | None] | None = None) -> dict
     return annotate_all(load_articles(out), work_dir(out), models or {})
 
 
+def guarded(stage: str, out: Path, step, doc):
+    """Run one stage step on one doc; a failure is recorded for the manifest, the run goes on."""
+    try:
+        return step(doc)
+    except Exception as error:  # noqa: BLE001 - one bad article must not stop the others
+        article_id = doc.user_data.get("article_id", "")
+        print(f"warning: {article_id}: {stage} failed: {type(error).__name__}: {error}", file=sys.stderr)
+        with (work_dir(out) / "failures.jsonl").open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"article_id": article_id, "stage": stage,
+                                     "error": f"{type(error).__name__}: {error}"}) + "\n")
+        return None
+
+
+def failures(out: Path) -> dict[str, str]:
+    path = work_dir(out) / "failures.jsonl"
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return {r["article_id"]: f"failed: {r['stage']}: {r['error']}" for r in rows}
+
+
 def run_normalise(out: Path) -> list[dict]:
     rows = []
+    (work_dir(out) / "failures.jsonl").unlink(missing_ok=True)
     for lang in SUPPORTED:
         source = work_dir(out) / f"annotated-{lang}.spacy"
         target = work_dir(out) / f"normalised-{lang}.spacy"
@@ -71,7 +95,7 @@ def run_normalise(out: Path) -> list[dict]:
             continue
         nlp = spacy.blank(lang)
         normaliser = Normaliser(nlp)
-        docs = [normaliser(doc) for doc in load_docs(nlp, source)]
+        docs = [d for d in (guarded("normalise", out, normaliser, doc) for doc in load_docs(nlp, source)) if d]
         save_docs(docs, target)
         rows += [row for doc in docs for row in mention_rows(doc)]
     write_csv(out / "entities.csv", ENTITY_COLUMNS, rows)
@@ -87,7 +111,8 @@ def run_relations(out: Path) -> list[dict]:
         nlp = spacy.blank(lang)
         extractor = RelationExtractor(nlp)
         for doc in load_docs(nlp, source):
-            rows += [triple_row(doc, t) for t in merge(extractor(doc))]
+            found = guarded("relations", out, extractor, doc)
+            rows += [triple_row(doc, t) for t in merge(found or [])]
     rows = sort_rows(rows)
     atomic_write(work_dir(out) / "triples.jsonl",
                  "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows))
@@ -135,8 +160,10 @@ def write_manifest(out: Path, triples: list[dict], bom: bool) -> None:
     for row in triples:
         triples_per_article[row["article_id"]] = triples_per_article.get(row["article_id"], 0) + 1
     rows = []
+    failed = failures(out)
     for article in load_articles(out):
         row = asdict(article)
+        row["status"] = failed.get(article.article_id, row["status"])
         row["n_entities"] = entities_per_article.get(article.article_id, 0)
         row["n_triples"] = triples_per_article.get(article.article_id, 0)
         rows.append(row)
@@ -150,5 +177,7 @@ def run_extract(in_dir: Path, out: Path, models: dict[str, str | None] | None = 
     run_normalise(out)
     triples = run_relations(out)
     run_write(out, bom)
+    failed = failures(out)
     return {"articles": len(articles), "annotated": annotated, "triples": len(triples),
-            "skipped": [(a.article_id, a.status) for a in articles if not a.ok]}
+            "skipped": [(a.article_id, a.status) for a in articles if not a.ok]
+            + sorted(failed.items())}
