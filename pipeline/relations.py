@@ -19,7 +19,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 
-from pipeline.ruleset import RuleFileError, rule_file
+from pipeline.ruleset import RuleFileError, context_words, rule_file
 
 RELATIONS = {
     # relation: (subject type, object type, kind). state: background facts, no source;
@@ -43,6 +43,7 @@ LABELS_FOR = {
     "PERSON": {"PRESIDENT", "PER"},
     "CLUB": {"CLUB"},
 }
+PERSON_LABELS = {"COACH", "PER", "PLAYER", "PRESIDENT", "JOURNALIST"}
 OUTPUT_TYPE = {"COACH": "COACH", "PLAYER": "PLAYER", "PERSON": "PERSON", "CLUB": "CLUB"}
 CLAUSE_BREAKS = {",", ";", ":", "—", "–", "(", ")", "but", "while", "whereas", "although",
                  "who", "which", "whose", "where", "ma", "mentre", "però", "tuttavia", "sebbene",
@@ -60,6 +61,9 @@ OPPONENT_CUES = {
     "sconfitta", "sconfitte", "vittoria", "pareggio", "ko", "contro", "battuto", "battendo",
     "perso", "vinto", "pareggiato", "sfida", "gara", "match", "trasferta",
 }
+PAST_CUES = {"was", "were", "spent", "after", "had", "earlier", "previously", "formerly", "former",
+             "before", "spells", "spell", "stint", "years", "seasons", "once", "ex", "era", "allenato",
+             "guidato", "dopo", "prima", "precedente", "passato", "già", "aveva", "fu"}
 STATUS_RANK = {"fact": 2, "rumour": 1, "denied": 0}
 CONFIDENCE = {"bound": 0.9, "nearest": 0.75, "topic": 0.6}
 
@@ -77,6 +81,8 @@ class Rule:
     many: str = ""
     not_after: frozenset[str] = frozenset()
     not_before: frozenset[str] = frozenset()
+    unless_context: str = ""
+    past_to_former: bool = False
 
 
 @dataclass
@@ -113,7 +119,9 @@ def compile_rule(raw: dict, path: str) -> Rule:
                 subject=raw.get("subject") or {}, object=raw.get("object") or {},
                 status=raw.get("status"), value=raw.get("value"), many=str(raw.get("many") or ""),
                 not_after=frozenset(w.lower() for w in raw.get("not_after") or []),
-                not_before=frozenset(w.lower() for w in raw.get("not_before") or []))
+                not_before=frozenset(w.lower() for w in raw.get("not_before") or []),
+                unless_context=str(raw.get("unless_context") or ""),
+                past_to_former=bool(raw.get("past_to_former")))
 
 
 def load_rules(lang: str) -> list[Rule]:
@@ -137,6 +145,7 @@ class RelationExtractor:
     def __init__(self, nlp: Language):
         self.lang = nlp.lang
         self.rules = {r.id: r for r in load_rules(self.lang)}
+        self.contexts = context_words(self.lang)
         self.matcher = Matcher(nlp.vocab)
         for rule in self.rules.values():
             self.matcher.add(rule.id, [rule.pattern], greedy="LONGEST")
@@ -165,6 +174,8 @@ class RelationExtractor:
                 continue
             sent_index = self.sentence_index(sentences, start)
             sentence = sentences[sent_index]
+            if rule.unless_context and self.in_context(sentences, sent_index, rule.unless_context):
+                continue
             for subject, obj, how in self.arguments(doc, rule, start, end, alignment, sentence, source_tokens):
                 value = self.value(doc, rule, start, end, sentence)
                 if rule.value and not value:
@@ -173,6 +184,8 @@ class RelationExtractor:
                                      bool(sources[sent_index][1]))
                 kind = RELATIONS[rule.relation][2]
                 relation, value = self.career_step(doc, rule.relation, value, start, sentence)
+                if rule.past_to_former and relation == "coach_of" and self.past(doc, start, sentence):
+                    relation, value = "former_coach_of", self.period(sentence)
                 triples.append(Triple(
                     article_id=doc.user_data.get("article_id", ""), subject_id=subject.kb_id_,
                     relation=relation, object_id=obj.kb_id_, value=value, status=status,
@@ -188,6 +201,21 @@ class RelationExtractor:
         before = doc[start - 1].lower_ if start > 0 else ""
         after = doc[end].lower_ if end < len(doc) else ""
         return before in rule.not_after or after in rule.not_before
+
+    def in_context(self, sentences: list[Span], index: int, context: str) -> bool:
+        """Whether this or the previous sentence has a cue word of the context (market, bench)."""
+        words = self.contexts.get(context, set())
+        window = sentences[max(0, index - 1): index + 1]
+        return any(t.lower_ in words or t.lemma_ in words for s in window for t in s)
+
+    def past(self, doc: Doc, start: int, sentence: Span) -> bool:
+        """A job told in the past: "spent three seasons in charge of", "was in charge of ... from
+        2023 to 2024", "after ... in charge of", "earlier spells in charge of"."""
+        left = doc[max(sentence.start, start - 8): start]
+        if any(t.lower_ in PAST_CUES for t in left):
+            return True
+        right = doc[start: min(sentence.end, start + 10)]
+        return len([t for t in right if YEAR.match(t.text)]) >= 2
 
     def career_step(self, doc: Doc, relation: str, value: str, start: int, sentence: Span):
         """A move dated well before the article ("joined Sassuolo in 2007") is a former job."""
@@ -277,7 +305,7 @@ class RelationExtractor:
                 return False
             if e.start > 0 and doc[e.start - 1].lower_ in skip_after:
                 return False
-            return not (wanted == "CLUB" and self.opponent(doc, e))
+            return not (wanted == "CLUB" and (self.opponent(doc, e) or self.attached_to_person(doc, e)))
 
         left = [e for e in sentence.ents if e.end <= start and usable(e) and start - e.end <= window]
         right = [e for e in sentence.ents if e.start >= start and usable(e) and e.start - end <= window]
@@ -299,6 +327,17 @@ class RelationExtractor:
         if side == "prefer_right":
             return right + left
         return sorted(left + right, key=lambda e: start - e.end if e.end <= start else max(0, e.start - end))
+
+    @staticmethod
+    def attached_to_person(doc: Doc, club: Span) -> bool:
+        """"Brighton's Carlos Baleba", "Nico Schlotterbeck del Borussia Dortmund": the club
+        is the person's own, said to tell who he is, not the other party of the claim."""
+        after = doc[club.end: club.end + 2]
+        if len(after) == 2 and after[0].text in ("'s", "’s", "'") and after[1].ent_type_ in PERSON_LABELS:
+            return True
+        before = doc[max(0, club.start - 2): club.start]
+        return (len(before) == 2 and before[1].lower_ in ("del", "della", "dello", "dell'", "dell’", "of")
+                and before[0].ent_type_ in PERSON_LABELS)
 
     @staticmethod
     def opponent(doc: Doc, club: Span) -> bool:

@@ -48,4 +48,12 @@ def role_words(lang: str) -> dict[str, set[str]]:
     data = rule_file(lang, "roles")
     if not isinstance(data, dict):
         raise RuleFileError(f"{RULES_DIR / lang / 'roles.yml'}: expected a mapping of role to words")
-    return {role: {str(w).lower() for w in words} for role, words in data.items()}
+    return {role: {str(w).lower() for w in words} for role, words in data.items()
+            if not role.endswith("_CONTEXT")}
+
+
+def context_words(lang: str) -> dict[str, set[str]]:
+    """MARKET_CONTEXT / BENCH_CONTEXT of roles.yml, keyed market / bench."""
+    data = rule_file(lang, "roles")
+    return {key[: -len("_CONTEXT")].lower(): {str(w).lower() for w in words}
+            for key, words in data.items() if key.endswith("_CONTEXT")}
