@@ -31,6 +31,7 @@ ROLE_FOR_KB_TYPE = {"COACH": "COACH", "PLAYER": "PLAYER", "PRESIDENT": "PRESIDEN
 OUTPUT_TYPE = {"COACH": "COACH", "PLAYER": "PLAYER", "PRESIDENT": "PERSON", "JOURNALIST": "PERSON",
                "PER": "PERSON", "CLUB": "CLUB", "MEDIA": "MEDIA"}
 POSSESSIVE = re.compile(r"(’s|'s|’|')$")
+DOUBLED = re.compile(r"\b(\w+) \1\b")
 RECENT_SENTENCES = 3
 # English exonyms of cities as openfootball spells them, and demonyms of countries, so that
 # "the Turin outfit" or "the Spanish side" finds its club among those the article names.
@@ -64,8 +65,9 @@ def slug(text: str) -> str:
 
 
 def clean_name(text: str) -> str:
+    """Drop a possessive and a doubled word (a typo such as "Zidane Zidane")."""
     text = POSSESSIVE.sub("", text.strip())
-    return " ".join(text.split())
+    return DOUBLED.sub(r"\1", " ".join(text.split()))
 
 
 class Normaliser:

@@ -180,12 +180,14 @@ class RelationExtractor:
                 value = self.value(doc, rule, start, end, sentence)
                 if rule.value and not value:
                     continue
-                status = self.status(rule, doc, start, end, sentence, hedge_tokens, denial_tokens,
-                                     bool(sources[sent_index][1]))
-                kind = RELATIONS[rule.relation][2]
                 relation, value = self.career_step(doc, rule.relation, value, start, sentence)
-                if rule.past_to_former and relation == "coach_of" and self.past(doc, start, sentence):
+                if rule.past_to_former and relation in ("coach_of", "joins") and self.past(doc, start, sentence):
                     relation, value = "former_coach_of", self.period(sentence)
+                status = self.status(rule, relation, doc, start, end, sentence, hedge_tokens,
+                                     denial_tokens, bool(sources[sent_index][1]))
+                if relation == "joins" and status == "denied":
+                    relation = "linked_to"  # "was close to taking charge, only to opt against"
+                kind = RELATIONS[relation][2]
                 triples.append(Triple(
                     article_id=doc.user_data.get("article_id", ""), subject_id=subject.kb_id_,
                     relation=relation, object_id=obj.kb_id_, value=value, status=status,
@@ -201,6 +203,15 @@ class RelationExtractor:
         before = doc[start - 1].lower_ if start > 0 else ""
         after = doc[end].lower_ if end < len(doc) else ""
         return before in rule.not_after or after in rule.not_before
+
+    @staticmethod
+    def headline(sentence: Span) -> bool:
+        """A title or caption line: alone in its paragraph, short, no final full stop."""
+        text = sentence.text.strip()
+        doc = sentence.doc
+        alone = (sentence.start == 0 or "\n" in doc[sentence.start - 1].text) and \
+            (sentence.end >= len(doc) or "\n" in doc[sentence.end - 1].text or "\n" in doc[min(sentence.end, len(doc) - 1)].text)
+        return alone and len(sentence) <= 20 and not text.endswith((".", "!", "?", '"', "”", "»"))
 
     def in_context(self, sentences: list[Span], index: int, context: str) -> bool:
         """Whether this or the previous sentence has a cue word of the context (market, bench)."""
@@ -219,7 +230,7 @@ class RelationExtractor:
 
     def career_step(self, doc: Doc, relation: str, value: str, start: int, sentence: Span):
         """A move dated well before the article ("joined Sassuolo in 2007") is a former job."""
-        if relation not in ("joins", "coach_of", "leaves", "sacked_by"):
+        if relation not in ("joins", "coach_of", "leaves", "sacked_by", "linked_to"):
             return relation, value
         article_year = int((doc.user_data.get("date") or "0")[:4] or 0)
         clause = self.clause(doc, start, start + 1, sentence)
@@ -314,14 +325,14 @@ class RelationExtractor:
         if spec.get("same_clause"):
             left = [e for e in left if not self.clause_break(doc, e.end, start)]
             right = [e for e in right if not self.clause_break(doc, end, e.start)]
+        if spec.get("pick") == "first":
+            left = sorted(left, key=lambda e: e.start)
         if many:
             return right if side == "right" else left if side == "left" else left + right
         if side == "left":
             return left
         if side == "right":
             return right
-        if spec.get("pick") == "first":
-            left = sorted(left, key=lambda e: e.start)
         if side == "prefer_left":
             return left + right
         if side == "prefer_right":
@@ -420,12 +431,12 @@ class RelationExtractor:
             right += 1
         return range(left, right)
 
-    def status(self, rule, doc, start, end, sentence, hedges, denials, attributed) -> str:
-        kind = RELATIONS[rule.relation][2]
+    def status(self, rule, relation, doc, start, end, sentence, hedges, denials, attributed) -> str:
+        kind = RELATIONS[relation][2]
         clause = set(self.clause(doc, start, end, sentence))
         if kind != "state" and clause & denials:
             return "denied"
-        if rule.status:
+        if rule.status and relation == rule.relation:
             return rule.status
         if kind == "rumour":
             return "rumour"
@@ -433,6 +444,8 @@ class RelationExtractor:
             return "rumour"
         if kind == "contract" and clause & hedges:
             return "rumour"
+        if kind != "state" and self.headline(sentence):
+            return "rumour"  # a bare headline never makes a claim a fact on its own
         return "fact"
 
     # -- attribution -------------------------------------------------------------------
