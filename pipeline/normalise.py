@@ -269,6 +269,8 @@ class Normaliser:
                 continue
             if rule["refers_to"] == "CLUB":
                 target = self.club_described(doc, ordered, start, end) or self.salient(ordered, start, ("CLUB",))
+            elif rule["refers_to"] == "PRESIDENT":
+                target = self.salient(ordered, start, ("PRESIDENT",))
             elif rule.get("pronoun"):
                 target = self.pronoun_antecedent(doc, ordered, start)
             else:

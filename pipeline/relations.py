@@ -61,6 +61,9 @@ OPPONENT_CUES = {
     "sconfitta", "sconfitte", "vittoria", "pareggio", "ko", "contro", "battuto", "battendo",
     "perso", "vinto", "pareggiato", "sfida", "gara", "match", "trasferta",
 }
+NOT_HEAD_COACH = {"staff", "assistant", "assistants", "youth", "academy", "primavera", "reserve", "reserves",
+                  "under-21", "u21", "u-21", "under-19", "u19", "women", "women's", "vice", "assistente",
+                  "collaboratore", "giovanili", "femminile", "settore", "osservatore", "scout", "analyst"}
 PAST_CUES = {"was", "were", "spent", "after", "had", "earlier", "previously", "formerly", "former",
              "before", "spells", "spell", "stint", "years", "seasons", "once", "ex", "era", "allenato",
              "guidato", "dopo", "prima", "precedente", "passato", "già", "aveva", "fu"}
@@ -82,6 +85,7 @@ class Rule:
     not_after: frozenset[str] = frozenset()
     not_before: frozenset[str] = frozenset()
     unless_context: str = ""
+    if_context: str = ""
     past_to_former: bool = False
 
 
@@ -121,6 +125,7 @@ def compile_rule(raw: dict, path: str) -> Rule:
                 not_after=frozenset(w.lower() for w in raw.get("not_after") or []),
                 not_before=frozenset(w.lower() for w in raw.get("not_before") or []),
                 unless_context=str(raw.get("unless_context") or ""),
+                if_context=str(raw.get("if_context") or ""),
                 past_to_former=bool(raw.get("past_to_former")))
 
 
@@ -176,9 +181,11 @@ class RelationExtractor:
             sentence = sentences[sent_index]
             if rule.unless_context and self.in_context(sentences, sent_index, rule.unless_context):
                 continue
+            if rule.if_context and not self.in_context(sentences, sent_index, rule.if_context):
+                continue
             for subject, obj, how in self.arguments(doc, rule, start, end, alignment, sentence, source_tokens):
                 value = self.value(doc, rule, start, end, sentence)
-                if rule.value and not value:
+                if rule.relation in ("contract_until", "contract_length") and not value:
                     continue
                 relation, value = self.career_step(doc, rule.relation, value, start, sentence)
                 if rule.past_to_former and relation in ("coach_of", "joins") and self.past(doc, start, sentence):
@@ -267,7 +274,16 @@ class RelationExtractor:
         else:
             pairs = next(([(s, o)] for s in subjects[:2] for o in objects if s.kb_id_ != o.kb_id_), [])
         for subject, obj in pairs:
+            if subject_type == "COACH" and object_type == "CLUB" and self.not_head_coach(doc, start, end, obj):
+                continue
             yield subject, obj, how
+
+    @staticmethod
+    def not_head_coach(doc: Doc, start: int, end: int, club: Span) -> bool:
+        """"joining the coaching staff at Udinese", "the club's youth team", "vice di": not the bench."""
+        low, high = (end, club.start) if club.start >= end else (club.end, start)
+        between = doc[low: high] if high - low <= 8 else doc[0:0]
+        return any(t.lower_ in NOT_HEAD_COACH for t in between)
 
     def candidates(self, doc, rule, role, wanted, bound, start, end, sentence, source_tokens):
         """Entities that may fill one argument, best first, and how they were found."""
@@ -319,7 +335,7 @@ class RelationExtractor:
             return not (wanted == "CLUB" and (self.opponent(doc, e) or self.attached_to_person(doc, e)))
 
         left = [e for e in sentence.ents if e.end <= start and usable(e) and start - e.end <= window]
-        right = [e for e in sentence.ents if e.start >= start and usable(e) and e.start - end <= window]
+        right = [e for e in sentence.ents if e.end > start and usable(e) and e.start - end <= window]
         left.sort(key=lambda e: start - e.end)
         right.sort(key=lambda e: max(0, e.start - end))
         if spec.get("same_clause"):
