@@ -61,9 +61,14 @@ OPPONENT_CUES = {
     "sconfitta", "sconfitte", "vittoria", "pareggio", "ko", "contro", "battuto", "battendo",
     "perso", "vinto", "pareggiato", "sfida", "gara", "match", "trasferta",
 }
+COORDINATORS = {",", "and", "e", "ed", "&", "or", "o", "as", "well", "plus", "oltre", "a"}
+COORDINATED_OBJECTS = {"former_coach_of"}
+COORDINATED_SUBJECTS = {"linked_to"}
 NOT_HEAD_COACH = {"staff", "assistant", "assistants", "youth", "academy", "primavera", "reserve", "reserves",
                   "under-21", "u21", "u-21", "under-19", "u19", "women", "women's", "vice", "assistente",
                   "collaboratore", "giovanili", "femminile", "settore", "osservatore", "scout", "analyst"}
+APPOINTMENT_LEMMAS = {"appoint", "name", "confirm", "announce", "unveil", "hire", "nominare", "nominato",
+                      "scelto", "new", "nuovo", "become", "diventare", "diventato"}
 PAST_CUES = {"was", "were", "spent", "after", "had", "earlier", "previously", "formerly", "former",
              "before", "spells", "spell", "stint", "years", "seasons", "once", "ex", "era", "allenato",
              "guidato", "dopo", "prima", "precedente", "passato", "già", "aveva", "fu"}
@@ -227,9 +232,12 @@ class RelationExtractor:
         return any(t.lower_ in words or t.lemma_ in words for s in window for t in s)
 
     def past(self, doc: Doc, start: int, sentence: Span) -> bool:
-        """A job told in the past: "spent three seasons in charge of", "was in charge of ... from
-        2023 to 2024", "after ... in charge of", "earlier spells in charge of"."""
-        left = doc[max(sentence.start, start - 8): start]
+        """A job told in the past: "spent three seasons in charge of", "was commissario tecnico
+        of ... between 2014 and 2016", "earlier spells in charge of"; an appointment ("was
+        appointed head coach of") is not."""
+        left = doc[max(sentence.start, start - 5): start]
+        if any(t.lemma_ in APPOINTMENT_LEMMAS for t in left):
+            return False
         if any(t.lower_ in PAST_CUES for t in left):
             return True
         right = doc[start: min(sentence.end, start + 10)]
@@ -267,16 +275,45 @@ class RelationExtractor:
         spec_s, spec_o = rule.subject, rule.object
         subjects = [e for e in subjects if self.fits(e, subject_type, spec_s)]
         objects = [e for e in objects if self.fits(e, object_type, spec_o)]
-        if rule.many == "subject":
+        if rule.relation in COORDINATED_OBJECTS and objects and rule.many != "object":
+            objects = self.coordinated(doc, objects[0], sentence) + [o for o in objects[1:]]
+            rule_many = "object"
+        elif rule.relation in COORDINATED_SUBJECTS and subjects and rule.many != "subject":
+            subjects = self.coordinated(doc, subjects[0], sentence) + subjects[1:]
+            rule_many = "subject" if len(subjects) > 1 and subjects[1].start > subjects[0].start else rule.many
+        else:
+            rule_many = rule.many
+        if rule_many == "subject":
             pairs = [(s, objects[0]) for s in subjects if objects and s.kb_id_ != objects[0].kb_id_]
-        elif rule.many == "object":
-            pairs = [(subjects[0], o) for o in objects if subjects and o.kb_id_ != subjects[0].kb_id_]
+        elif rule_many == "object":
+            pairs = [(subjects[0], o) for o in self.first_group(objects) if subjects and o.kb_id_ != subjects[0].kb_id_]
         else:
             pairs = next(([(s, o)] for s in subjects[:2] for o in objects if s.kb_id_ != o.kb_id_), [])
         for subject, obj in pairs:
             if subject_type == "COACH" and object_type == "CLUB" and self.not_head_coach(doc, start, end, obj):
                 continue
             yield subject, obj, how
+
+    @staticmethod
+    def coordinated(doc: Doc, first: Span, sentence: Span) -> list[Span]:
+        """The entity and those coordinated after it: "Napoli, Chelsea and Juventus"."""
+        group, current = [first], first
+        while True:
+            i = current.end
+            while i < sentence.end and doc[i].lower_ in COORDINATORS:
+                i += 1
+            if i == current.end or i >= sentence.end:
+                return group
+            following = next((e for e in sentence.ents if e.start == i and e.label_ == first.label_), None)
+            if following is None:
+                return group
+            group.append(following)
+            current = following
+
+    @staticmethod
+    def first_group(objects: list[Span]) -> list[Span]:
+        """Keep a coordinated group as it came; candidates found by search only give the first."""
+        return objects
 
     @staticmethod
     def not_head_coach(doc: Doc, start: int, end: int, club: Span) -> bool:
