@@ -105,6 +105,8 @@ class Normaliser:
                 continue  # "Reading the table...", "Nice to see": a word, not the club
             if self.place_adjective(doc, ent):
                 continue  # "the Livorno-born manager": a birthplace, not the club
+            if self.country_as_place(doc, ent):
+                continue  # "protagonista in Italia", "moved to Spain": the country, not the team
             entity = self.kb_entity(ent, unambiguous)
             if entity is None:
                 continue  # an ORG/LOC/MISC the KB does not know plays no part in relations
@@ -113,6 +115,14 @@ class Normaliser:
             spans.append(self.span(doc, ent, entity.id, label, "kb"))
         spans += self.group_persons(doc, persons, names)
         return spans
+
+    def country_as_place(self, doc: Doc, ent: Span) -> bool:
+        ids = ent.ent_id_.split("|") if ent.ent_id_ else []
+        if not ids or not all(self.kb.entities[i].type == "NATIONAL" for i in ids if i in self.kb.entities):
+            return False
+        before = doc[ent.start - 1].lower_ if ent.start else ""
+        return before in {"in", "to", "from", "across", "around", "throughout", "dall'", "nel", "dal",
+                          "verso"} and not ent.text.lower().startswith(("nazionale", "national"))
 
     @staticmethod
     def place_adjective(doc: Doc, ent: Span) -> bool:

@@ -61,8 +61,10 @@ OPPONENT_CUES = {
     "sconfitta", "sconfitte", "vittoria", "pareggio", "ko", "contro", "battuto", "battendo",
     "perso", "vinto", "pareggiato", "sfida", "gara", "match", "trasferta",
 }
+LINK_CUES = {"orbita", "verso", "direzione", "destinazione", "tentato", "tentata", "corteggiato", "towards",
+             "tempted", "linked", "eyeing", "join", "joining", "joined", "approda", "approdare", "sbarcare"}
 COORDINATORS = {",", "and", "e", "ed", "&", "or", "o", "as", "well", "plus", "oltre", "a"}
-COORDINATED_OBJECTS = {"former_coach_of"}
+COORDINATED_OBJECTS = {"former_coach_of", "linked_to"}
 COORDINATED_SUBJECTS = {"linked_to"}
 NOT_HEAD_COACH = {"staff", "assistant", "assistants", "youth", "academy", "primavera", "reserve", "reserves",
                   "under-21", "u21", "u-21", "under-19", "u19", "women", "women's", "vice", "assistente",
@@ -328,14 +330,17 @@ class RelationExtractor:
             return [bound[role]], "bound"
         spec = getattr(rule, role)
         found = self.nearest(doc, sentence, start, end, wanted, spec, source_tokens,
-                             many=rule.many == role)
+                             many=rule.many == role, relation=rule.relation)
         if found:
             return found, "nearest"
         if wanted == "COACH" and spec.get("fallback", True):
             topic = self.topic(doc, sentence)
             return ([topic], "topic") if topic is not None else ([], "nearest")
         if wanted == "CLUB" and spec.get("fallback"):
-            club = self.salient_club(doc, sentence)
+            if spec["fallback"] == "recent":
+                club = self.recent_club(doc, sentence) or self.salient_club(doc, sentence)
+            else:
+                club = self.salient_club(doc, sentence)
             return ([club], "topic") if club is not None else ([], "nearest")
         return [], "nearest"
 
@@ -353,7 +358,7 @@ class RelationExtractor:
             return None
         return next((e for e in doc.ents if e.start <= token_index < e.end), None)
 
-    def nearest(self, doc, sentence, start, end, wanted, spec, excluded, many):
+    def nearest(self, doc, sentence, start, end, wanted, spec, excluded, many, relation=""):
         """Entities of the wanted type in the sentence, nearest the trigger first.
 
         Clubs named as a match opponent ("the loss at West Ham") never fill a club slot;
@@ -368,6 +373,8 @@ class RelationExtractor:
             if e.label_ not in labels or e.start in excluded:
                 return False
             if e.start > 0 and doc[e.start - 1].lower_ in skip_after:
+                return False
+            if wanted == "CLUB" and relation in ("leaves", "sacked_by") and self.link_target(doc, e):
                 return False
             return not (wanted == "CLUB" and (self.opponent(doc, e) or self.attached_to_person(doc, e)))
 
@@ -393,6 +400,12 @@ class RelationExtractor:
         return sorted(left + right, key=lambda e: start - e.end if e.end <= start else max(0, e.start - end))
 
     @staticmethod
+    def link_target(doc: Doc, club: Span) -> bool:
+        """"in orbita Atalanta", "tempted by Milan": the club he may go to, not the one he leaves."""
+        window = doc[max(club.sent.start, club.start - 3): club.start]
+        return any(t.lower_ in LINK_CUES for t in window)
+
+    @staticmethod
     def attached_to_person(doc: Doc, club: Span) -> bool:
         """"Brighton's Carlos Baleba", "Nico Schlotterbeck del Borussia Dortmund": the club
         is the person's own, said to tell who he is, not the other party of the claim."""
@@ -412,6 +425,15 @@ class RelationExtractor:
     @staticmethod
     def clause_break(doc: Doc, start: int, end: int) -> bool:
         return any(doc[i].lower_ in CLAUSE_BREAKS for i in range(start, end))
+
+    def recent_club(self, doc: Doc, sentence: Span) -> Span | None:
+        """The club last named in the two sentences before, not as an opponent or a player's club."""
+        before = [e for e in doc.ents if e.label_ == "CLUB" and e.end <= sentence.start
+                  and not self.opponent(doc, e) and not self.attached_to_person(doc, e)]
+        if not before:
+            return None
+        gap = sum(1 for s in doc.sents if before[-1].start < s.start <= sentence.start and s.text.strip())
+        return before[-1] if gap <= 2 else None
 
     @staticmethod
     def salient_club(doc: Doc, sentence: Span) -> Span | None:
