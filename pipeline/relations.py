@@ -467,7 +467,9 @@ class RelationExtractor:
         span = doc[start:end]
         after = doc[end: min(sentence.end, end + 8)]
         if rule.value == "year":
-            return next((t.text for t in list(span) + list(after) if YEAR.match(t.text)), "")
+            # the pattern ends on the year: "deal, signed in 2024, runs until 2027" gives 2027
+            years = [t.text for t in span if YEAR.match(t.text)]
+            return years[-1] if years else next((t.text for t in after if YEAR.match(t.text)), "")
         if rule.value == "years":
             for token in list(span) + list(after):
                 number = NUMBER_WORDS.get(token.lower_.split("-")[0]) or (
