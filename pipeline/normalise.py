@@ -282,7 +282,7 @@ class Normaliser:
             elif rule["refers_to"] == "PRESIDENT":
                 target = self.salient(ordered, start, ("PRESIDENT",))
             elif rule.get("pronoun"):
-                target = self.pronoun_antecedent(doc, ordered, start)
+                target = self.pronoun_antecedent(doc, ordered, start, bool(rule.get("outside_sentence")))
             else:
                 target = self.salient(ordered, start)
             if target is not None:
@@ -312,13 +312,14 @@ class Normaliser:
                 return span
         return None
 
-    def pronoun_antecedent(self, doc: Doc, ordered: list[Span], start: int) -> Span | None:
+    def pronoun_antecedent(self, doc: Doc, ordered: list[Span], start: int,
+                           outside_sentence: bool = False) -> Span | None:
         """"he", "his": a person earlier in the same sentence, else the first person (the
         likely subject) of the previous sentence with one, else the article's main coach."""
         wanted = {"COACH", "PER"}
         sentence = doc[start].sent
         same = [s for s in ordered if sentence.start <= s.start and s.end <= start and s.label_ in wanted]
-        if same:
+        if same and not outside_sentence:
             return same[-1]
         previous = [s for s in ordered if s.end <= sentence.start and s.label_ in wanted]
         if previous:
