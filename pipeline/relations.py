@@ -19,7 +19,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 
-from pipeline.ruleset import RuleFileError, context_words, rule_file
+from pipeline.ruleset import RuleFileError, context_words, role_words, rule_file
 
 RELATIONS = {
     # relation: (subject type, object type, kind). state: background facts, no source;
@@ -61,6 +61,8 @@ OPPONENT_CUES = {
     "sconfitta", "sconfitte", "vittoria", "pareggio", "ko", "contro", "battuto", "battendo",
     "perso", "vinto", "pareggiato", "sfida", "gara", "match", "trasferta",
 }
+PAST_JOB_CUES = {"after", "spell", "spells", "stint", "stints", "years", "seasons", "former", "ex", "previously",
+                 "formerly", "dopo", "esperienza", "esperienze", "stagioni", "anni", "reduce", "ex-"}
 LINK_CUES = {"orbita", "verso", "direzione", "destinazione", "tentato", "tentata", "corteggiato", "towards",
              "tempted", "linked", "eyeing", "join", "joining", "joined", "approda", "approdare", "sbarcare"}
 COORDINATORS = {",", "and", "e", "ed", "&", "or", "o", "as", "well", "plus", "oltre", "a"}
@@ -158,6 +160,7 @@ class RelationExtractor:
         self.lang = nlp.lang
         self.rules = {r.id: r for r in load_rules(self.lang)}
         self.contexts = context_words(self.lang)
+        self.role_words = set().union(*role_words(self.lang).values())
         self.matcher = Matcher(nlp.vocab)
         for rule in self.rules.values():
             self.matcher.add(rule.id, [rule.pattern], greedy="LONGEST")
@@ -197,6 +200,8 @@ class RelationExtractor:
                 relation, value = self.career_step(doc, rule.relation, value, start, sentence)
                 if rule.past_to_former and relation in ("coach_of", "joins") and self.past(doc, start, sentence):
                     relation, value = "former_coach_of", self.period(sentence)
+                if relation == "former_coach_of" and self.ongoing(doc, obj, sentence):
+                    relation, value = "coach_of", ""
                 status = self.status(rule, relation, doc, start, end, sentence, hedge_tokens,
                                      denial_tokens, bool(sources[sent_index][1]))
                 if relation == "joins" and status == "denied":
@@ -245,6 +250,13 @@ class RelationExtractor:
         right = doc[start: min(sentence.end, start + 10)]
         return len([t for t in right if YEAR.match(t.text)]) >= 2
 
+    @staticmethod
+    def ongoing(doc: Doc, club: Span, sentence: Span) -> bool:
+        """"has managed Fulham since 2021", "allena il Genoa dal 2023": still in the job."""
+        after = doc[club.end: min(sentence.end, club.end + 3)]
+        return len(after) >= 2 and after[0].lower_ in ("since", "dal") and bool(YEAR.match(after[1].text)) \
+            and not any(t.lower_ in ("to", "al", "until") for t in doc[club.end + 2: min(sentence.end, club.end + 5)])
+
     def career_step(self, doc: Doc, relation: str, value: str, start: int, sentence: Span):
         """A move dated well before the article ("joined Sassuolo in 2007") is a former job."""
         if relation not in ("joins", "coach_of", "leaves", "sacked_by", "linked_to"):
@@ -277,18 +289,23 @@ class RelationExtractor:
         spec_s, spec_o = rule.subject, rule.object
         subjects = [e for e in subjects if self.fits(e, subject_type, spec_s)]
         objects = [e for e in objects if self.fits(e, object_type, spec_o)]
-        if rule.relation in COORDINATED_OBJECTS and objects and rule.many != "object":
-            objects = self.coordinated(doc, objects[0], sentence) + [o for o in objects[1:]]
-            rule_many = "object"
-        elif rule.relation in COORDINATED_SUBJECTS and subjects and rule.many != "subject":
-            subjects = self.coordinated(doc, subjects[0], sentence) + subjects[1:]
-            rule_many = "subject" if len(subjects) > 1 and subjects[1].start > subjects[0].start else rule.many
-        else:
-            rule_many = rule.many
+        if rule.relation in ("linked_to", "joins"):
+            objects = [o for o in objects if not self.attached_to_person(doc, o)]
+        if rule.relation == "linked_to" and how == "nearest":
+            subjects = [e for e in subjects if not self.possessive(doc, e)]
+        rule_many = rule.many
+        if not rule_many and rule.relation in COORDINATED_OBJECTS and objects:
+            group = self.coordinated(doc, objects[0], sentence)
+            if len(group) > 1:
+                objects, rule_many = group, "object"
+        if not rule_many and rule.relation in COORDINATED_SUBJECTS and subjects:
+            group = self.coordinated(doc, subjects[0], sentence)
+            if len(group) > 1:
+                subjects, rule_many = group, "subject"
         if rule_many == "subject":
             pairs = [(s, objects[0]) for s in subjects if objects and s.kb_id_ != objects[0].kb_id_]
         elif rule_many == "object":
-            pairs = [(subjects[0], o) for o in self.first_group(objects) if subjects and o.kb_id_ != subjects[0].kb_id_]
+            pairs = [(subjects[0], o) for o in objects if subjects and o.kb_id_ != subjects[0].kb_id_]
         else:
             pairs = next(([(s, o)] for s in subjects[:2] for o in objects if s.kb_id_ != o.kb_id_), [])
         for subject, obj in pairs:
@@ -311,11 +328,6 @@ class RelationExtractor:
                 return group
             group.append(following)
             current = following
-
-    @staticmethod
-    def first_group(objects: list[Span]) -> list[Span]:
-        """Keep a coordinated group as it came; candidates found by search only give the first."""
-        return objects
 
     @staticmethod
     def not_head_coach(doc: Doc, start: int, end: int, club: Span) -> bool:
@@ -376,6 +388,8 @@ class RelationExtractor:
                 return False
             if wanted == "CLUB" and relation in ("leaves", "sacked_by") and self.link_target(doc, e):
                 return False
+            if wanted == "CLUB" and relation in CURRENT_JOB | {"joins"} and self.past_job(doc, e):
+                return False
             return not (wanted == "CLUB" and (self.opponent(doc, e) or self.attached_to_person(doc, e)))
 
         left = [e for e in sentence.ents if e.end <= start and usable(e) and start - e.end <= window]
@@ -400,17 +414,34 @@ class RelationExtractor:
         return sorted(left + right, key=lambda e: start - e.end if e.end <= start else max(0, e.start - end))
 
     @staticmethod
+    def past_job(doc: Doc, club: Span) -> bool:
+        """"after seven years in charge of Brentford", "dopo le esperienze con il Genoa": a job
+        the coach has left, so never the club he joins, coaches or signs with now."""
+        window = doc[max(club.sent.start, club.start - 6): club.start]
+        return any(t.lower_ in PAST_JOB_CUES for t in window)
+
+    @staticmethod
+    def possessive(doc: Doc, span: Span) -> bool:
+        """"following Pochettino's departure": a person named as the owner of something else."""
+        return span.end < len(doc) and doc[span.end].text in ("'s", "’s") and \
+            span.end + 1 < len(doc) and not doc[span.end + 1].ent_type_
+
+    @staticmethod
     def link_target(doc: Doc, club: Span) -> bool:
         """"in orbita Atalanta", "tempted by Milan": the club he may go to, not the one he leaves."""
         window = doc[max(club.sent.start, club.start - 3): club.start]
         return any(t.lower_ in LINK_CUES for t in window)
 
-    @staticmethod
-    def attached_to_person(doc: Doc, club: Span) -> bool:
-        """"Brighton's Carlos Baleba", "Nico Schlotterbeck del Borussia Dortmund": the club
-        is the person's own, said to tell who he is, not the other party of the claim."""
-        after = doc[club.end: club.end + 2]
-        if len(after) == 2 and after[0].text in ("'s", "’s", "'") and after[1].ent_type_ in PERSON_LABELS:
+    def attached_to_person(self, doc: Doc, club: Span) -> bool:
+        """"Brighton's Carlos Baleba", "Fulham boss Marco Silva", "Nico Schlotterbeck del
+        Borussia Dortmund": the club is the person's own, said to tell who he is, not the
+        other party of the claim."""
+        i = club.end
+        if i < len(doc) and doc[i].text in ("'s", "’s", "'"):
+            i += 1
+        while i < len(doc) and i - club.end < 4 and (doc[i].lower_ in self.role_words or doc[i].lower_ in ("head", "-")):
+            i += 1
+        if i < len(doc) and i > club.end and doc[i].ent_type_ in PERSON_LABELS:
             return True
         before = doc[max(0, club.start - 2): club.start]
         return (len(before) == 2 and before[1].lower_ in ("del", "della", "dello", "dell'", "dell’", "of")
@@ -448,17 +479,16 @@ class RelationExtractor:
         return latest[max(latest, key=lambda i: (counts[i], latest[i].start))]
 
     def topic(self, doc: Doc, sentence: Span) -> Span | None:
-        """The coach most recently mentioned before this sentence (within three sentences)."""
-        return self.recent(doc, sentence, {"COACH"})
-
-    @staticmethod
-    def recent(doc: Doc, sentence: Span, labels: set[str]) -> Span | None:
-        before = [e for e in doc.ents if e.end <= sentence.start and e.label_ in labels]
+        """The coach a sentence without one is about: the first coach of the last sentence
+        (within three) that named one, its likely subject."""
+        before = [e for e in doc.ents if e.end <= sentence.start and e.label_ == "COACH"]
         if not before:
             return None
-        last = before[-1]
-        gap = sum(1 for s in doc.sents if last.start < s.start <= sentence.start and s.text.strip())
-        return last if gap <= 3 else None
+        last_sentence = before[-1].sent
+        gap = sum(1 for s in doc.sents if last_sentence.start < s.start <= sentence.start and s.text.strip())
+        if gap > 3:
+            return None
+        return next(e for e in before if e.sent.start == last_sentence.start)
 
     # -- values -----------------------------------------------------------------------
     def value(self, doc: Doc, rule: Rule, start: int, end: int, sentence: Span) -> str:
