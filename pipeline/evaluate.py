@@ -5,8 +5,10 @@ The scorer is the project's contract (`../shared/tools/score.py`); this only run
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from pipeline import stages
@@ -14,9 +16,21 @@ from pipeline import stages
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def evaluations(shared: Path) -> list[tuple[str, Path, list[Path]]]:
+CORPUS_PARTS = ("en", "it", "other")
+
+
+def own_corpus(scratch: Path) -> Path:
+    """Our annotated articles only (corpus/en, it, other), not rebuilt real texts beside them."""
+    target = scratch / "corpus"
+    for part in CORPUS_PARTS:
+        if (ROOT / "corpus" / part).is_dir():
+            shutil.copytree(ROOT / "corpus" / part, target / part)
+    return target
+
+
+def evaluations(shared: Path, scratch: Path) -> list[tuple[str, Path, list[Path]]]:
     """(name, input folder, gold files) for every gold-annotated corpus we can see."""
-    found = [("corpus", ROOT / "corpus", [ROOT / "corpus" / "gold" / "triples.jsonl"]),
+    found = [("corpus", own_corpus(scratch), [ROOT / "corpus" / "gold" / "triples.jsonl"]),
              ("seeds", shared / "seeds", [shared / "gold" / "seeds.jsonl"])]
     real = ROOT / "corpus" / "real"
     if real.is_dir() and (shared / "gold" / "dev.jsonl").exists():
@@ -37,11 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "evaluate")
     parser.add_argument("--errors", action="store_true", help="list missed and spurious triples")
     args = parser.parse_args(argv)
-    for name, in_dir, gold in evaluations(args.shared):
-        out = args.out / name
-        stages.run_extract(in_dir, out)
-        print(f"== {name}: {in_dir}")
-        print(score(out / "triples.csv", gold, args.shared, args.errors))
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, in_dir, gold in evaluations(args.shared, Path(scratch)):
+            out = args.out / name
+            stages.run_extract(in_dir, out)
+            print(f"== {name}: {gold[0].relative_to(gold[0].parents[2]) if len(gold[0].parents) > 2 else gold[0]}")
+            print(score(out / "triples.csv", gold, args.shared, args.errors))
     return 0
 
 

@@ -1,0 +1,29 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline.evaluate import ROOT, own_corpus, score
+from pipeline.write import TRIPLE_COLUMNS, write_csv
+
+SHARED = ROOT.parent / "shared"
+
+
+def test_own_corpus_holds_only_our_annotated_folders(tmp_path):
+    copy = own_corpus(tmp_path)
+    assert {p.name for p in copy.iterdir()} <= {"en", "it", "other"}
+    assert any(copy.rglob("*.txt"))
+
+
+@pytest.mark.skipif(not (SHARED / "tools" / "score.py").exists(), reason="needs ../shared/tools/score.py")
+def test_scores_come_from_the_shared_scorer(tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(json.dumps({"article": "a", "language": "en", "subject": ["Thomas Frank"],
+                                "relation": "joins", "object": ["Tottenham Hotspur", "Spurs"],
+                                "value": None, "status": "fact", "source": [], "optional": False}) + "\n")
+    pred = tmp_path / "triples.csv"
+    write_csv(pred, TRIPLE_COLUMNS, [{"article_id": "a", "subject": "Thomas Frank", "relation": "joins",
+                                      "object": "Spurs", "status": "fact", "start": 0, "end": 1}])
+    table = score(pred, [gold], SHARED, errors=False)
+    line = next(line for line in table.splitlines() if line.startswith("all"))
+    assert line.split()[-1] == "1.000"
