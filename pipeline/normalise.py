@@ -278,7 +278,8 @@ class Normaliser:
             if any(i in taken for i in range(start, end)) or self.blocked(doc, end, rule):
                 continue
             if rule["refers_to"] == "CLUB":
-                target = self.club_described(doc, ordered, start, end) or self.salient(ordered, start, ("CLUB",))
+                target = (self.club_described(doc, ordered, start, end) or self.same_sentence_club(doc, ordered, start)
+                          or self.salient(ordered, start, ("CLUB",)))
             elif rule["refers_to"] == "PRESIDENT":
                 target = self.salient(ordered, start, ("PRESIDENT",))
             elif rule.get("pronoun"):
@@ -311,6 +312,13 @@ class Normaliser:
             if entity and (fold(entity.city) in cities or entity.country in countries):
                 return span
         return None
+
+    @staticmethod
+    def same_sentence_club(doc: Doc, ordered: list[Span], start: int) -> Span | None:
+        """"Zidane decided to leave the club" right after naming Real Madrid in that sentence."""
+        sentence = doc[start].sent
+        clubs = [s for s in ordered if sentence.start <= s.start and s.end <= start and s.label_ == "CLUB"]
+        return clubs[-1] if clubs else None
 
     def pronoun_antecedent(self, doc: Doc, ordered: list[Span], start: int,
                            outside_sentence: bool = False) -> Span | None:
