@@ -285,7 +285,7 @@ class Normaliser:
             elif rule.get("pronoun"):
                 target = self.pronoun_antecedent(doc, ordered, start, bool(rule.get("outside_sentence")))
             else:
-                target = self.salient(ordered, start)
+                target = self.salient(self.recent_window(doc, ordered, start), start) or self.salient(ordered, start)
             if target is not None:
                 extra.append(Span(doc, start, end, label=target.label_, kb_id=target.kb_id_))
         return filter_spans(spans + extra)
@@ -312,6 +312,22 @@ class Normaliser:
             if entity and (fold(entity.city) in cities or entity.country in countries):
                 return span
         return None
+
+    @staticmethod
+    def recent_window(doc: Doc, ordered: list[Span], start: int) -> list[Span]:
+        """Mentions of people named in this sentence or the two before it that name anyone,
+        counted with all their mentions so far: "the 62-year-old" is someone just talked about."""
+        sentence = doc[start].sent
+        earlier = [s for s in ordered if s.end <= start]
+        sentences = []
+        for span in reversed(earlier):
+            if span.sent.start not in sentences:
+                sentences.append(span.sent.start)
+            if len(sentences) > 3:
+                break
+        keep = set(sentences[:3]) | {sentence.start}
+        recent_ids = {s.kb_id_ for s in earlier if s.sent.start in keep}
+        return [s for s in earlier if s.kb_id_ in recent_ids]
 
     @staticmethod
     def same_sentence_club(doc: Doc, ordered: list[Span], start: int) -> Span | None:

@@ -219,7 +219,11 @@ class RelationExtractor:
     @staticmethod
     def excluded_context(doc: Doc, rule: Rule, start: int, end: int) -> bool:
         """`not_after` / `not_before`: words that must not stand right before / after the match."""
-        before = doc[start - 1].lower_ if start > 0 else ""
+        i = start - 1
+        # look past a coordinated list of clubs: "Former Sheffield Wednesday and Wolves coach X"
+        while i > 0 and (doc[i].ent_type_ == "CLUB" or doc[i].lower_ in (",", "and", "e", "&")) and doc[start].ent_type_ == "CLUB":
+            i -= 1
+        before = doc[i].lower_ if i >= 0 else ""
         after = doc[end].lower_ if end < len(doc) else ""
         return before in rule.not_after or after in rule.not_before
 
