@@ -49,6 +49,9 @@ COUNTRY_ADJECTIVES = {"spanish": "Spain", "italian": "Italy", "english": "Englan
                       "tedesca": "Germany", "francese": "France", "portoghese": "Portugal",
                       "olandese": "Netherlands", "turco": "Turkey", "turca": "Turkey", "saudita": "Saudi Arabia"}
 PLACE_SUFFIXES = ("born", "based", "nato", "nata")
+NOT_SHORT_FORMS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                   "club", "football", "calcio", "sporting", "athletic", "city", "town", "real",
+                   "united", "saint", "olympique", "associazione"} - {"united", "city"}
 
 
 @dataclass
@@ -86,6 +89,7 @@ class Normaliser:
         names: dict[str, dict] = {}
         spans = self.resolve_named(doc, names)
         spans = self.add_surname_mentions(doc, spans, names)
+        spans = self.add_club_short_forms(doc, spans, names)
         self.type_persons(doc, spans, names)
         spans = self.add_coreferences(doc, spans, names)
         doc.ents = sorted(spans, key=lambda s: s.start)
@@ -236,6 +240,20 @@ class Normaliser:
             found.append(Span(doc, token.i, token.i + 1, label="PER", kb_id=entity.id))
             taken.add(token.i)
         return found
+
+    def add_club_short_forms(self, doc: Doc, spans: list[Span], names: dict) -> list[Span]:
+        """"United", "Madrid", "Forest" alone name the one club of the article whose name
+        holds that word ("Manchester United is ... United are tracking")."""
+        clubs = {s.kb_id_: names[s.kb_id_]["name"] for s in spans if s.label_ == "CLUB" and s.kb_id_ in names}
+        words: dict[str, set[str]] = {}
+        for club_id, name in clubs.items():
+            for word in name.split():
+                if len(word) >= 4 and word[0].isupper() and word.lower() not in NOT_SHORT_FORMS:
+                    words.setdefault(word, set()).add(club_id)
+        taken = {i for s in spans for i in range(s.start, s.end)}
+        extra = [Span(doc, t.i, t.i + 1, label="CLUB", kb_id=next(iter(words[t.text])))
+                 for t in doc if t.i not in taken and len(words.get(t.text, ())) == 1]
+        return spans + extra
 
     # -- roles ----------------------------------------------------------------------------
     def type_persons(self, doc: Doc, spans: list[Span], names: dict) -> None:

@@ -293,6 +293,8 @@ class RelationExtractor:
         spec_s, spec_o = rule.subject, rule.object
         subjects = [e for e in subjects if self.fits(e, subject_type, spec_s)]
         objects = [e for e in objects if self.fits(e, object_type, spec_o)]
+        if rule.relation in ("transfer_target", "linked_to"):
+            subjects, objects = self.by_market_context(doc, rule.relation, subjects, objects, sentence)
         if rule.relation in ("linked_to", "joins"):
             objects = [o for o in objects if not self.attached_to_person(doc, o)]
         if rule.relation == "linked_to" and how == "nearest":
@@ -406,7 +408,12 @@ class RelationExtractor:
         if spec.get("pick") == "first":
             left = sorted(left, key=lambda e: e.start)
         if many:
-            return right if side == "right" else left if side == "left" else left + right
+            if side in ("right", "left"):
+                return right if side == "right" else left
+            if side in ("prefer_right", "prefer_left"):
+                first, second = (right, left) if side == "prefer_right" else (left, right)
+                return first or second
+            return left + right
         if side == "left":
             return left
         if side == "right":
@@ -423,6 +430,17 @@ class RelationExtractor:
         the coach has left, so never the club he joins, coaches or signs with now."""
         window = doc[max(club.sent.start, club.start - 6): club.start]
         return any(t.lower_ in PAST_JOB_CUES for t in window)
+
+    def by_market_context(self, doc, relation, subjects, objects, sentence):
+        """A person of unknown role is a player in talk of the transfer market and a coach
+        in talk of the bench: keep him only in the relation his context fits."""
+        sentences = list(doc.sents)
+        index = self.sentence_index(sentences, sentence.start)
+        market = self.in_context(sentences, index, "market")
+        bench = self.in_context(sentences, index, "bench")
+        if relation == "transfer_target":
+            return subjects, [o for o in objects if o.label_ == "PLAYER" or (market and not bench)]
+        return [s for s in subjects if s.label_ == "COACH" or not market or bench], objects
 
     @staticmethod
     def possessive(doc: Doc, span: Span) -> bool:
