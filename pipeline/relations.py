@@ -66,7 +66,7 @@ PAST_JOB_CUES = {"after", "spell", "spells", "stint", "stints", "years", "season
 LINK_CUES = {"orbita", "verso", "direzione", "destinazione", "tentato", "tentata", "corteggiato", "towards",
              "tempted", "linked", "eyeing", "join", "joining", "joined", "approda", "approdare", "sbarcare"}
 COORDINATORS = {",", "and", "e", "ed", "&", "or", "o", "as", "well", "plus", "oltre", "a"}
-COORDINATED_OBJECTS = {"former_coach_of", "linked_to"}
+COORDINATED_OBJECTS = {"former_coach_of", "linked_to", "coach_of"}
 COORDINATED_SUBJECTS = {"linked_to"}
 NOT_HEAD_COACH = {"staff", "assistant", "assistants", "youth", "academy", "primavera", "reserve", "reserves",
                   "under-21", "u21", "u-21", "under-19", "u19", "women", "women's", "vice", "assistente",
@@ -624,6 +624,7 @@ IMPLIED = {
     ("leaves", "rumour"): "coach_of",
     ("sacked_by", "fact"): "former_coach_of",
     ("leaves", "fact"): "former_coach_of",
+    ("contract_until", "fact"): "coach_of",
 }
 
 
