@@ -303,7 +303,7 @@ class Normaliser:
             elif rule.get("pronoun"):
                 target = self.pronoun_antecedent(doc, ordered, start, bool(rule.get("outside_sentence")))
             else:
-                target = self.salient(self.recent_window(doc, ordered, start), start) or self.salient(ordered, start)
+                target = self.described_person(doc, ordered, start)
             if target is not None:
                 extra.append(Span(doc, start, end, label=target.label_, kb_id=target.kb_id_))
         return filter_spans(spans + extra)
@@ -330,6 +330,16 @@ class Normaliser:
             if entity and (fold(entity.city) in cities or entity.country in countries):
                 return span
         return None
+
+    def described_person(self, doc: Doc, ordered: list[Span], start: int) -> Span | None:
+        """"the Portuguese", "the 62-year-old", "the head coach": someone named just before,
+        unless the article's main coach is talked about far more."""
+        recent = self.salient(self.recent_window(doc, ordered, start), start)
+        main = self.salient(ordered, start)
+        if recent is None or main is None:
+            return recent or main
+        count = Counter(s.kb_id_ for s in ordered if s.end <= start)
+        return main if count[main.kb_id_] >= 2 * count[recent.kb_id_] else recent
 
     @staticmethod
     def recent_window(doc: Doc, ordered: list[Span], start: int) -> list[Span]:

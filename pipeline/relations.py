@@ -356,7 +356,10 @@ class RelationExtractor:
             return ([topic], "topic") if topic is not None else ([], "nearest")
         if wanted == "CLUB" and spec.get("fallback"):
             if spec["fallback"] == "recent":
-                club = self.recent_club(doc, sentence) or self.salient_club(doc, sentence)
+                club = self.recent_club(doc, sentence)
+                salient = self.salient_club(doc, sentence)
+                if club is None or (salient is not None and self.mentions(doc, club) < 2):
+                    club = salient
             else:
                 club = self.salient_club(doc, sentence)
             return ([club], "topic") if club is not None else ([], "nearest")
@@ -478,6 +481,10 @@ class RelationExtractor:
     @staticmethod
     def clause_break(doc: Doc, start: int, end: int) -> bool:
         return any(doc[i].lower_ in CLAUSE_BREAKS for i in range(start, end))
+
+    @staticmethod
+    def mentions(doc: Doc, entity: Span) -> int:
+        return sum(1 for e in doc.ents if e.kb_id_ == entity.kb_id_)
 
     def recent_club(self, doc: Doc, sentence: Span) -> Span | None:
         """The club last named in the two sentences before, not as an opponent or a player's club."""
