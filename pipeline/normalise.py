@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 
 from spacy.language import Language
 from spacy.matcher import Matcher
@@ -52,15 +51,6 @@ PLACE_SUFFIXES = ("born", "based", "nato", "nata")
 NOT_SHORT_FORMS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
                    "club", "football", "calcio", "sporting", "athletic", "city", "town", "real",
                    "united", "saint", "olympique", "associazione"} - {"united", "city"}
-
-
-@dataclass
-class Mention:
-    start: int
-    end: int
-    entity_id: str
-    label: str
-    source: str  # ner, kb, names, coreference
 
 
 def slug(text: str) -> str:
@@ -116,7 +106,7 @@ class Normaliser:
                 continue  # an ORG/LOC/MISC the KB does not know plays no part in relations
             label = "PER" if entity.label == "PER" else entity.label
             names[entity.id] = {"name": entity.name, "type": entity.type if label == "PER" else label}
-            spans.append(self.span(doc, ent, entity.id, label, "kb"))
+            spans.append(self.span(doc, ent, entity.id, label))
         spans += self.group_persons(doc, persons, names)
         return spans
 
@@ -158,10 +148,7 @@ class Normaliser:
             if not name:
                 continue
             person_id = self.person_id(name, full, names)
-            spans.append(self.span(doc, ent, person_id, "PER", "ner"))
-        for ent in doc.ents:
-            if ent.ent_id_ in self.kb.entities and self.kb.entities[ent.ent_id_].label == "PER":
-                pass  # already added in resolve_named as kb spans
+            spans.append(self.span(doc, ent, person_id, "PER"))
         return spans
 
     @staticmethod
@@ -399,7 +386,7 @@ class Normaliser:
         return latest[best]
 
     @staticmethod
-    def span(doc: Doc, ent: Span, entity_id: str, label: str, source: str) -> Span:
+    def span(doc: Doc, ent: Span, entity_id: str, label: str) -> Span:
         start, end = ent.start, ent.end
         if end - start > 1 and doc[end - 1].text in ("'s", "’s", "'", "’"):
             end -= 1

@@ -44,7 +44,6 @@ LABELS_FOR = {
     "CLUB": {"CLUB"},
 }
 PERSON_LABELS = {"COACH", "PER", "PLAYER", "PRESIDENT", "JOURNALIST"}
-OUTPUT_TYPE = {"COACH": "COACH", "PLAYER": "PLAYER", "PERSON": "PERSON", "CLUB": "CLUB"}
 CLAUSE_BREAKS = {",", ";", ":", "—", "–", "(", ")", "but", "while", "whereas", "although",
                  "who", "which", "whose", "where", "ma", "mentre", "però", "tuttavia", "sebbene",
                  "invece", "quale", "cui"}

@@ -537,25 +537,16 @@ def build_nationals(path: Path) -> list[Entity]:
     return out
 
 
-def build_federations(path: Path) -> list[Entity]:
+def build_listed(kind: str, key: str, path: Path) -> list[Entity]:
+    """Entities of one simple file: `federations.yml` (FEDERATION), `competitions.yml`
+    (COMPETITION: never clubs, but recognised so that "Italia" in "Coppa Italia" or
+    "Europa" in "Europa League" is not read as a team)."""
     if not path.exists():
         return []
     data = load_yaml(path)
     return [
-        _simple_entity("FEDERATION", e, path, f"federation #{i}")
-        for i, e in enumerate(_entry_list(data, path, "federations"), 1)
-    ]
-
-
-def build_competitions(path: Path) -> list[Entity]:
-    """Leagues and cups: never clubs, but they must be recognised so that "Italia" in
-    "Coppa Italia" or "Europa" in "Europa League" is not read as a team."""
-    if not path.exists():
-        return []
-    data = load_yaml(path)
-    return [
-        _simple_entity("COMPETITION", e, path, f"competition #{i}")
-        for i, e in enumerate(_entry_list(data, path, "competitions"), 1)
+        _simple_entity(kind, e, path, f"{key[:-1]} #{i}")
+        for i, e in enumerate(_entry_list(data, path, key), 1)
     ]
 
 
@@ -730,8 +721,8 @@ def build(clubs_dir: Path | None, kb_dir: Path = KB_DIR, warnings: list[str] | N
         )
     entities += clubs
     entities += nationals
-    entities += build_federations(kb_dir / "federations.yml")
-    entities += build_competitions(kb_dir / "competitions.yml")
+    entities += build_listed("FEDERATION", "federations", kb_dir / "federations.yml")
+    entities += build_listed("COMPETITION", "competitions", kb_dir / "competitions.yml")
     entities += build_media(kb_dir / "media.yml")
     entities += build_people(kb_dir / "people.yml")
     return finalise(entities, warnings)
