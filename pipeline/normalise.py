@@ -48,6 +48,8 @@ COUNTRY_ADJECTIVES = {"spanish": "Spain", "italian": "Italy", "english": "Englan
                       "tedesca": "Germany", "francese": "France", "portoghese": "Portugal",
                       "olandese": "Netherlands", "turco": "Turkey", "turca": "Turkey", "saudita": "Saudi Arabia"}
 PLACE_SUFFIXES = ("born", "based", "nato", "nata")
+NATIONALITY_NOUNS = {"international", "internationals", "star", "striker", "midfielder", "defender",
+                     "winger", "forward", "goalkeeper", "keeper", "captain", "youngster", "player", "born"}
 NOT_SHORT_FORMS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
                    "club", "football", "calcio", "sporting", "athletic", "city", "town", "real",
                    "united", "saint", "olympique", "associazione"} - {"united", "city"}
@@ -99,8 +101,8 @@ class Normaliser:
                 continue  # "Reading the table...", "Nice to see": a word, not the club
             if self.place_adjective(doc, ent):
                 continue  # "the Livorno-born manager": a birthplace, not the club
-            if self.country_as_place(doc, ent):
-                continue  # "protagonista in Italia", "moved to Spain": the country, not the team
+            if self.country_as_place(doc, ent) or self.nationality(doc, ent):
+                continue  # "in Italia", "the Belgium international": a country, not the team
             entity = self.kb_entity(ent, unambiguous)
             if entity is None:
                 continue  # an ORG/LOC/MISC the KB does not know plays no part in relations
@@ -117,6 +119,12 @@ class Normaliser:
         before = doc[ent.start - 1].lower_ if ent.start else ""
         return before in {"in", "to", "from", "across", "around", "throughout", "dall'", "nel", "dal",
                           "verso"} and not ent.text.lower().startswith(("nazionale", "national"))
+
+    def nationality(self, doc: Doc, ent: Span) -> bool:
+        """"the Nigeria international", "the Belgium striker": a player's nationality."""
+        ids = ent.ent_id_.split("|") if ent.ent_id_ else []
+        national = ids and all(self.kb.entities[i].type == "NATIONAL" for i in ids if i in self.kb.entities)
+        return bool(national) and ent.end < len(doc) and doc[ent.end].lower_ in NATIONALITY_NOUNS
 
     @staticmethod
     def place_adjective(doc: Doc, ent: Span) -> bool:
@@ -181,7 +189,7 @@ class Normaliser:
             if known:
                 self.register_person(known.name, known.id, names, full)
                 return known.id
-        known = next((e for e in self.kb.lookup(name) if e.label == "PER"), None)
+        known = next((e for e in self.kb.lookup(name) if e.label == "PER"), None) or self.kb.person_by_surname(name)
         person_id = known.id if known else f"person:{slug(name)}"
         self.register_person(known.name if known else name, person_id, names, full)
         return person_id

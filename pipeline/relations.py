@@ -350,7 +350,7 @@ class RelationExtractor:
                              many=rule.many == role, relation=rule.relation)
         if found:
             return found, "nearest"
-        if wanted == "COACH" and spec.get("fallback", True):
+        if wanted == "COACH" and spec.get("fallback", True) and not self.names_someone(sentence):
             topic = self.topic(doc, sentence)
             return ([topic], "topic") if topic is not None else ([], "nearest")
         if wanted == "CLUB" and spec.get("fallback"):
@@ -505,6 +505,11 @@ class RelationExtractor:
             counts[e.kb_id_] = counts.get(e.kb_id_, 0) + 1
         latest = {e.kb_id_: e for e in before}
         return latest[max(latest, key=lambda i: (counts[i], latest[i].start))]
+
+    @staticmethod
+    def names_someone(sentence: Span) -> bool:
+        """A sentence naming a player, president or journalist is about him, not the coach in focus."""
+        return any(e.label_ in ("PLAYER", "PRESIDENT", "JOURNALIST") for e in sentence.ents)
 
     def topic(self, doc: Doc, sentence: Span) -> Span | None:
         """The coach a sentence without one is about: the first coach of the last sentence
