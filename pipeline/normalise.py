@@ -312,6 +312,8 @@ class Normaliser:
         following = doc[end]
         if following.lower_ == "di" and "di" in (rule.get("not_before") or []):
             return end + 1 < len(doc) and doc[end + 1].ent_type_ == "CLUB"
+        if rule.get("before_club") and following.ent_type_ == "CLUB":
+            return False  # "l'ex Atalanta", "the former Chelsea boss"
         return following.lower_ in (rule.get("not_before") or []) or following.text[:1].isupper()
 
     def club_described(self, doc: Doc, ordered: list[Span], start: int, end: int) -> Span | None:

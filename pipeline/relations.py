@@ -238,7 +238,7 @@ class RelationExtractor:
     def in_context(self, sentences: list[Span], index: int, context: str) -> bool:
         """Whether this or the previous sentence has a cue word of the context (market, bench)."""
         words = self.contexts.get(context, set())
-        window = sentences[max(0, index - 1): index + 1]
+        window = sentences[max(0, index - 3): index + 1]
         return any(t.lower_ in words or t.lemma_ in words for s in window for t in s)
 
     def past(self, doc: Doc, start: int, sentence: Span) -> bool:
@@ -396,7 +396,7 @@ class RelationExtractor:
                 return False
             if wanted == "CLUB" and relation in ("leaves", "sacked_by") and self.link_target(doc, e):
                 return False
-            if wanted == "CLUB" and relation in CURRENT_JOB | {"joins"} and self.past_job(doc, e):
+            if wanted == "CLUB" and relation in CURRENT_JOB | {"joins", "linked_to"} and self.past_job(doc, e):
                 return False
             return not (wanted == "CLUB" and (self.opponent(doc, e) or self.attached_to_person(doc, e)))
 
@@ -465,7 +465,7 @@ class RelationExtractor:
             i += 1
         while i < len(doc) and i - club.end < 4 and (doc[i].lower_ in self.role_words or doc[i].lower_ in ("head", "-")):
             i += 1
-        if i < len(doc) and i > club.end and doc[i].ent_type_ in PERSON_LABELS:
+        if i < len(doc) and i > club.end and doc[i].ent_type_ in PERSON_LABELS - {"PRESIDENT"}:
             return True
         before = doc[max(0, club.start - 2): club.start]
         return (len(before) == 2 and before[1].lower_ in ("del", "della", "dello", "dell'", "dell’", "of")
@@ -488,7 +488,8 @@ class RelationExtractor:
     def recent_club(self, doc: Doc, sentence: Span) -> Span | None:
         """The club last named in the two sentences before, not as an opponent or a player's club."""
         before = [e for e in doc.ents if e.label_ == "CLUB" and e.end <= sentence.start
-                  and not self.opponent(doc, e) and not self.attached_to_person(doc, e)]
+                  and not self.opponent(doc, e) and not self.attached_to_person(doc, e)
+                  and not self.past_job(doc, e)]
         if not before:
             return None
         gap = sum(1 for s in doc.sents if before[-1].start < s.start <= sentence.start and s.text.strip())
