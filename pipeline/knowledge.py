@@ -91,17 +91,19 @@ class KnowledgeBase:
         for attr, field_name in (("ORTH", "aliases"), ("LOWER", "aliases_ci")):
             by_text: dict[str, set[str]] = defaultdict(set)
             for entity in self.entities.values():
-                if entity.needs_context:
-                    continue
+                if entity.needs_context and " " not in entity.name:
+                    continue  # "AS", "Sport": but "Il Tempo", "The Sun" are safe with their capitals
                 texts = getattr(entity, field_name)
                 if attr == "ORTH":
                     texts = (entity.name, *texts)
                 elif entity.label in ("CLUB", "COMP"):
-                    # multi-word names survive any casing: "the Old lady", "la vecchia signora"
+                    # multi-word names survive any casing ("the Old lady", "la vecchia signora")
+                    # unless a word is a short function word ("as Roma", "the Reds")
                     texts = (*texts, *(t for t in (entity.name, *entity.aliases)
-                                       if " " in t and t not in entity.context_aliases))
+                                       if " " in t and t not in entity.context_aliases
+                                       and all(len(w) > 3 for w in t.split())))
                 for text in texts:
-                    if entity.label == "MEDIA" and text in entity.context_aliases:
+                    if entity.label == "MEDIA" and text in entity.context_aliases and " " not in text:
                         continue  # "AD", "Sport", "Record": outlets only where a source is expected
                     by_text[text.lower() if attr == "LOWER" else text].add(entity.id)
             for text, ids in sorted(by_text.items()):

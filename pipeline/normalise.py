@@ -288,7 +288,8 @@ class Normaliser:
         extra = []
         for match_id, start, end in self.coref(doc):
             rule = self.coref_rules[doc.vocab.strings[match_id]]
-            if any(i in taken for i in range(start, end)) or self.blocked(doc, end, rule):
+            own = range(end - 1, end) if rule.get("span_last") else range(start, end)
+            if any(i in taken for i in own) or self.blocked(doc, end, rule):
                 continue
             if rule["refers_to"] == "CLUB":
                 target = (self.club_described(doc, ordered, start, end) or self.same_sentence_club(doc, ordered, start)
@@ -300,7 +301,8 @@ class Normaliser:
             else:
                 target = self.described_person(doc, ordered, start)
             if target is not None:
-                extra.append(Span(doc, start, end, label=target.label_, kb_id=target.kb_id_))
+                first = end - 1 if rule.get("span_last") else start
+                extra.append(Span(doc, first, end, label=target.label_, kb_id=target.kb_id_))
         return filter_spans(spans + extra)
 
     @staticmethod

@@ -45,8 +45,8 @@ LABELS_FOR = {
 }
 PERSON_LABELS = {"COACH", "PER", "PLAYER", "PRESIDENT", "JOURNALIST"}
 CLAUSE_BREAKS = {",", ";", ":", "—", "–", "(", ")", "but", "while", "whereas", "although",
-                 "who", "which", "whose", "where", "ma", "mentre", "però", "tuttavia", "sebbene",
-                 "invece", "quale", "cui"}
+                 "who", "which", "whose", "where", "because", "ma", "mentre", "però", "tuttavia",
+                 "sebbene", "invece", "quale", "cui", "perché"}
 NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
     "uno": 1, "un": 1, "una": 1, "due": 2, "tre": 3, "quattro": 4, "cinque": 5,
@@ -350,7 +350,8 @@ class RelationExtractor:
                              many=rule.many == role, relation=rule.relation)
         if found:
             return found, "nearest"
-        if wanted == "COACH" and spec.get("fallback", True) and not self.names_someone(sentence):
+        clause = doc[self.clause(doc, start, end, sentence).start: self.clause(doc, start, end, sentence).stop]
+        if wanted == "COACH" and spec.get("fallback", True) and not self.names_someone(clause):
             topic = self.topic(doc, sentence)
             return ([topic], "topic") if topic is not None else ([], "nearest")
         if wanted == "CLUB" and spec.get("fallback"):
@@ -486,14 +487,17 @@ class RelationExtractor:
         return sum(1 for e in doc.ents if e.kb_id_ == entity.kb_id_)
 
     def recent_club(self, doc: Doc, sentence: Span) -> Span | None:
-        """The club last named in the two sentences before, not as an opponent or a player's club."""
+        """The club a sentence without one is about: the first club (its likely subject) of
+        the last of the two sentences before that names one, not as an opponent, a
+        person's club or a past job."""
         before = [e for e in doc.ents if e.label_ == "CLUB" and e.end <= sentence.start
                   and not self.opponent(doc, e) and not self.attached_to_person(doc, e)
                   and not self.past_job(doc, e)]
         if not before:
             return None
-        gap = sum(1 for s in doc.sents if before[-1].start < s.start <= sentence.start and s.text.strip())
-        return before[-1] if gap <= 2 else None
+        last_sentence = before[-1].sent
+        gap = sum(1 for s in doc.sents if last_sentence.start < s.start <= sentence.start and s.text.strip())
+        return next(e for e in before if e.sent.start == last_sentence.start) if gap <= 2 else None
 
     @staticmethod
     def salient_club(doc: Doc, sentence: Span) -> Span | None:
@@ -508,9 +512,9 @@ class RelationExtractor:
         return latest[max(latest, key=lambda i: (counts[i], latest[i].start))]
 
     @staticmethod
-    def names_someone(sentence: Span) -> bool:
-        """A sentence naming a player, president or journalist is about him, not the coach in focus."""
-        return any(e.label_ in ("PLAYER", "PRESIDENT", "JOURNALIST") for e in sentence.ents)
+    def names_someone(clause: Span) -> bool:
+        """A clause naming a player, president or journalist is about him, not the coach in focus."""
+        return any(e.label_ in ("PLAYER", "PRESIDENT", "JOURNALIST") for e in clause.ents)
 
     def topic(self, doc: Doc, sentence: Span) -> Span | None:
         """The coach a sentence without one is about: the first coach of the last sentence
