@@ -283,27 +283,49 @@ class Normaliser:
 
     # -- coreference ------------------------------------------------------------------------
     def add_coreferences(self, doc: Doc, spans: list[Span], names: dict) -> list[Span]:
+        """Resolve descriptions and pronouns left to right, so that "His" can refer to
+        "The Dutchman" resolved just before."""
         taken = {i for s in spans for i in range(s.start, s.end)}
         ordered = sorted(spans, key=lambda s: s.start)
-        extra = []
-        for match_id, start, end in self.coref(doc):
+        matches = sorted(self.coref(doc), key=lambda m: (m[1], -m[2]))
+        for match_id, start, end in matches:
             rule = self.coref_rules[doc.vocab.strings[match_id]]
             own = range(end - 1, end) if rule.get("span_last") else range(start, end)
-            if any(i in taken for i in own) or self.blocked(doc, end, rule):
+            if any(i in taken for i in own) or self.blocked(doc, end, rule) or self.predicative(doc, start, rule):
                 continue
-            if rule["refers_to"] == "CLUB":
-                target = (self.club_described(doc, ordered, start, end) or self.same_sentence_club(doc, ordered, start)
-                          or self.salient(ordered, start, ("CLUB",)))
-            elif rule["refers_to"] == "PRESIDENT":
-                target = self.salient(ordered, start, ("PRESIDENT",))
-            elif rule.get("pronoun"):
-                target = self.pronoun_antecedent(doc, ordered, start, bool(rule.get("outside_sentence")))
-            else:
-                target = self.described_person(doc, ordered, start)
+            target = self.resolve(doc, ordered, start, end, rule)
             if target is not None:
-                first = end - 1 if rule.get("span_last") else start
-                extra.append(Span(doc, first, end, label=target.label_, kb_id=target.kb_id_))
-        return filter_spans(spans + extra)
+                span = Span(doc, own.start, end, label=target.label_, kb_id=target.kb_id_)
+                ordered = sorted(ordered + [span], key=lambda s: s.start)
+                taken.update(own)
+        return ordered
+
+    def resolve(self, doc: Doc, ordered: list[Span], start: int, end: int, rule: dict) -> Span | None:
+        if rule["refers_to"] == "CLUB":
+            return (self.club_described(doc, ordered, start, end) or self.same_sentence_club(doc, ordered, start)
+                    or self.salient(ordered, start, ("CLUB",)))
+        if rule["refers_to"] == "PRESIDENT":
+            return self.salient(ordered, start, ("PRESIDENT",))
+        if rule.get("latest"):
+            return self.latest_person(doc, ordered, start)
+        if rule.get("pronoun"):
+            return self.pronoun_antecedent(doc, ordered, start, bool(rule.get("outside_sentence")))
+        return self.described_person(doc, ordered, start)
+
+    @staticmethod
+    def latest_person(doc: Doc, ordered: list[Span], start: int) -> Span | None:
+        """"quest'ultimo", "the latter": the person named last."""
+        before = [s for s in ordered if s.end <= start and s.label_ in ("COACH", "PER")]
+        return before[-1] if before else None
+
+    @staticmethod
+    def predicative(doc: Doc, start: int, rule: dict) -> bool:
+        """"he is now the Chelsea head coach": a description after a copula says what the
+        subject is, it does not refer back (relation rules read it)."""
+        if rule.get("pronoun"):
+            return False
+        before = {t.lower_ for t in doc[max(0, start - 2): start]}
+        return bool(before & {"is", "was", "remains", "became", "becomes", "as", "è", "resta", "diventa"})
 
     @staticmethod
     def blocked(doc: Doc, end: int, rule: dict) -> bool:
@@ -369,9 +391,10 @@ class Normaliser:
         likely subject) of the previous sentence with one, else the article's main coach."""
         wanted = {"COACH", "PER"}
         sentence = doc[start].sent
-        same = [s for s in ordered if sentence.start <= s.start and s.end <= start and s.label_ in wanted]
+        same = [s for s in ordered if sentence.start <= s.start and s.end <= start and s.label_ in wanted
+                and not (s.end < len(doc) and doc[s.end].text in ("'s", "’s"))]
         if same and not outside_sentence:
-            return same[-1]
+            return same[0]  # the sentence's subject: "Maresca worked as Guardiola's assistant ... he"
         previous = [s for s in ordered if s.end <= sentence.start and s.label_ in wanted]
         if previous:
             last_sentence = previous[-1].sent

@@ -296,7 +296,7 @@ class RelationExtractor:
             subjects, objects = self.by_market_context(doc, rule.relation, subjects, objects, sentence)
         if rule.relation in ("linked_to", "joins"):
             objects = [o for o in objects if not self.attached_to_person(doc, o)]
-        if rule.relation == "linked_to" and how == "nearest":
+        if how == "nearest":
             subjects = [e for e in subjects if not self.possessive(doc, e)]
         rule_many = rule.many
         if not rule_many and rule.relation in COORDINATED_OBJECTS and objects:
@@ -318,8 +318,7 @@ class RelationExtractor:
                 continue
             yield subject, obj, how
 
-    @staticmethod
-    def coordinated(doc: Doc, first: Span, sentence: Span) -> list[Span]:
+    def coordinated(self, doc: Doc, first: Span, sentence: Span) -> list[Span]:
         """The entity and those coordinated after it: "Napoli, Chelsea and Juventus"."""
         group, current = [first], first
         while True:
@@ -329,7 +328,7 @@ class RelationExtractor:
             if i == current.end or i >= sentence.end:
                 return group
             following = next((e for e in sentence.ents if e.start == i and e.label_ == first.label_), None)
-            if following is None:
+            if following is None or (following.label_ == "CLUB" and self.attached_to_person(doc, following)):
                 return group
             group.append(following)
             current = following
@@ -399,7 +398,9 @@ class RelationExtractor:
                 return False
             if wanted == "CLUB" and relation in CURRENT_JOB | {"joins", "linked_to"} and self.past_job(doc, e):
                 return False
-            return not (wanted == "CLUB" and (self.opponent(doc, e) or self.attached_to_person(doc, e)))
+            if wanted == "CLUB" and relation not in ("coach_of", "president_of") and self.attached_to_person(doc, e):
+                return False
+            return not (wanted == "CLUB" and self.opponent(doc, e))
 
         left = [e for e in sentence.ents if e.end <= start and usable(e) and start - e.end <= window]
         right = [e for e in sentence.ents if e.end > start and usable(e) and e.start - end <= window]
@@ -546,7 +547,8 @@ class RelationExtractor:
                     return str(number)
             return ""
         if rule.value == "period":
-            return self.period(doc[max(sentence.start, start - 8): min(sentence.end, end + 8)])
+            after = self.period(doc[start: min(sentence.end, end + 8)])
+            return after or self.period(doc[max(sentence.start, start - 8): start])
         raise RuleFileError(f"rule {rule.id}: unknown value kind {rule.value!r}")
 
     @staticmethod
