@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 KB_FILE = Path(__file__).parent / "kb" / "entities.jsonl"
@@ -75,6 +75,20 @@ class KnowledgeBase:
         """Entities an alias may name, best first (priority, then name)."""
         found = [self.entities[i] for i in self.by_alias.get(fold(alias), [])]
         return sorted(found, key=lambda e: (-e.priority, e.name))
+
+    @cached_property
+    def handles(self) -> dict[str, Entity]:
+        found: dict[str, Entity] = {}
+        for entity in self.entities.values():
+            if entity.type in ("MEDIA", "JOURNALIST"):
+                for form in (entity.name, *entity.aliases, entity.surname):
+                    if form:
+                        found.setdefault(fold(form).replace(" ", ""), entity)
+        return found
+
+    def handle(self, text: str) -> Entity | None:
+        """The outlet or journalist an @handle names: "@SkySport" -> Sky Sport."""
+        return self.handles.get(fold(text.lstrip("@")).replace(" ", ""))
 
     def is_context_alias(self, text: str, entity_ids: list[str]) -> bool:
         """True when every entity the text may name lists it as an everyday word too."""

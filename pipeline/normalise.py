@@ -82,6 +82,7 @@ class Normaliser:
         spans = self.resolve_named(doc, names)
         spans = self.add_surname_mentions(doc, spans, names)
         spans = self.add_club_short_forms(doc, spans, names)
+        spans = self.add_handles(doc, spans, names)
         self.type_persons(doc, spans, names)
         spans = self.add_coreferences(doc, spans, names)
         doc.ents = sorted(spans, key=lambda s: s.start)
@@ -235,6 +236,20 @@ class Normaliser:
             found.append(Span(doc, token.i, token.i + 1, label="PER", kb_id=entity.id))
             taken.add(token.i)
         return found
+
+    def add_handles(self, doc: Doc, spans: list[Span], names: dict) -> list[Span]:
+        """"@SkySport", "@FabrizioRomano": a social-media handle names the outlet or journalist."""
+        taken = {i for s in spans for i in range(s.start, s.end)}
+        extra = []
+        for token in doc:
+            if token.i in taken or not token.text.startswith("@") or len(token.text) < 3:
+                continue
+            entity = self.kb.handle(token.text)
+            if entity is not None:
+                names.setdefault(entity.id, {"name": entity.name, "type": entity.type})
+                extra.append(Span(doc, token.i, token.i + 1, label=entity.label if entity.label != "PER" else "PER",
+                                  kb_id=entity.id))
+        return spans + extra
 
     def add_club_short_forms(self, doc: Doc, spans: list[Span], names: dict) -> list[Span]:
         """"United", "Madrid", "Forest" alone name the one club of the article whose name

@@ -169,6 +169,7 @@ class RelationExtractor:
         attribution = rule_file(self.lang, "attribution")
         self.attribution = Matcher(nlp.vocab)
         self.attribution_roles = {}
+        self.attribution_trailing = {e["id"]: bool(e.get("trailing")) for e in attribution}
         for entry in attribution:
             pattern = [dict(t) for t in entry["pattern"]]
             self.attribution_roles[entry["id"]] = [i for i, t in enumerate(pattern) if t.pop("role", None)]
@@ -269,6 +270,8 @@ class RelationExtractor:
         nearby = doc[start: min(clause.stop, start + 8)]
         years = [int(t.text) for t in nearby
                  if YEAR.match(t.text) and doc[t.i - 1].lower_ in ("in", "nel", "since", "dal")]
+        years += [int(t.text[:4]) for t in nearby if SHORT_SPAN.match(t.text) or (  # "the 2014-15 season"
+            YEAR.match(t.text) and t.i + 1 < len(doc) and doc[t.i + 1].text in ("-", "–", "/"))]
         if article_year and years and years[0] < article_year - 1:
             return "former_coach_of", str(years[0])
         return relation, value
@@ -599,6 +602,7 @@ class RelationExtractor:
     def sources_by_sentence(self, doc: Doc, names: dict):
         """Per sentence: (sources in force, named here?), and the tokens of source mentions."""
         named: dict[int, list[str]] = {}
+        trailing: set[int] = set()
         tokens: set[int] = set()
         sentences = list(doc.sents)
         for match_id, start, end, alignment in self.attribution(doc, with_alignments=True):
@@ -613,6 +617,8 @@ class RelationExtractor:
                     continue
                 name = names.get(entity.kb_id_, {}).get("name", entity.text)
                 sent = self.sentence_index(sentences, start)
+                if self.attribution_trailing.get(doc.vocab.strings[match_id]):
+                    trailing.add(sent)
                 named.setdefault(sent, [])
                 if name not in named[sent]:
                     named[sent].append(name)
@@ -625,6 +631,15 @@ class RelationExtractor:
             if i in named:
                 current = named[i]
             result.append((list(current), i in named))
+        for i in sorted(trailing):
+            # a post signed "@SkySport" or "— Fabrizio Romano (@FabrizioRomano)": the
+            # signature covers what came before it in its paragraph
+            paragraph = self.paragraph_of(doc, sentences[i])
+            j = i - 1
+            while j >= 0 and self.paragraph_of(doc, sentences[j]) == paragraph:
+                if not result[j][0]:
+                    result[j] = (named[i], True)
+                j -= 1
         return result, tokens
 
     @staticmethod
