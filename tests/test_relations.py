@@ -72,3 +72,43 @@ def test_italian_replacement(extract):
 def test_career_move_years_before_the_article_are_former_jobs(extract):
     found = extract("en", "Massimiliano Allegri joined Juventus in 2014 and won five titles.", date="2021-05-27")
     assert any(r == "former_coach_of" and o == "Juventus" for s, r, o, *_ in found)
+
+
+def test_career_lists_give_every_club(extract):
+    found = relations(extract("en", "Enzo Maresca had stints at Genoa, Crotone and Inter before moving abroad."))
+    assert {("Enzo Maresca", "former_coach_of", c) for c in ("Genoa", "Crotone", "Inter")} <= found
+
+
+def test_past_job_is_told_in_the_past(extract):
+    found = relations(extract("en", "Enzo Maresca spent three seasons in charge of Genoa, between 2019 and 2022."))
+    assert ("Enzo Maresca", "former_coach_of", "Genoa") in found
+    assert ("Enzo Maresca", "coach_of", "Genoa") not in found
+
+
+def test_a_persons_own_club_is_not_the_other_party(extract):
+    text = "Chelsea have considered Fulham boss Marco Silva for the job."
+    found = relations(extract("en", text))
+    assert ("Marco Silva", "linked_to", "Chelsea") in found
+    assert ("Marco Silva", "coach_of", "Fulham") in found
+    assert ("Marco Silva", "linked_to", "Fulham") not in found
+
+
+def test_opponents_never_fill_the_club_slot(extract):
+    found = relations(extract("en", "Inter sacked Enzo Maresca after the defeat to Genoa."))
+    assert ("Enzo Maresca", "sacked_by", "Inter") in found
+    assert not any(o == "Genoa" for s, r, o in found)
+
+
+def test_a_signature_covers_the_post_before_it(extract):
+    found = extract("en", "Massimiliano Allegri is set to join Juventus! Here we go soon. @SkySport")
+    assert any(r == "joins" and src == "Sky Sport" for s, r, o, v, st, src in found)
+
+
+def test_a_club_short_form_names_the_club_of_the_article(extract):
+    text = "Manchester United are under pressure. United have sacked Enzo Maresca."
+    assert ("Enzo Maresca", "sacked_by", "Manchester United") in relations(extract("en", text))
+
+
+def test_players_nationality_is_not_a_team(extract):
+    text = "Inter fired Enzo Maresca. The Belgium international scored twice."
+    assert not any(o == "Belgium" for s, r, o in relations(extract("en", text)))
