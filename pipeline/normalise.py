@@ -325,6 +325,8 @@ class Normaliser:
             return self.latest_person(doc, ordered, start)
         if rule.get("pronoun"):
             return self.pronoun_antecedent(doc, ordered, start, bool(rule.get("outside_sentence")))
+        if rule.get("resolve") == "previous_subject":
+            return self.pronoun_antecedent(doc, ordered, start, True)
         return self.described_person(doc, ordered, start)
 
     @staticmethod
