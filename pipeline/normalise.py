@@ -22,7 +22,7 @@ from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
 from pipeline.knowledge import Entity, KnowledgeBase, fold, load_kb
-from pipeline.ruleset import rule_file, role_words
+from pipeline.ruleset import context_words, rule_file, role_words
 
 PERSON_LABELS = {"PER", "COACH", "PLAYER", "PRESIDENT", "JOURNALIST"}
 ROLE_FOR_KB_TYPE = {"COACH": "COACH", "PLAYER": "PLAYER", "PRESIDENT": "PRESIDENT",
@@ -70,6 +70,7 @@ class Normaliser:
         self.lang = nlp.lang
         self.kb = kb or load_kb()
         self.roles = role_words(self.lang)
+        self.opponent_words = context_words(self.lang)["opponent"]
         self.coref = Matcher(nlp.vocab)
         self.coref_rules = {}
         for rule in rule_file(self.lang, "coref"):
@@ -395,12 +396,16 @@ class Normaliser:
         recent_ids = {s.kb_id_ for s in earlier if s.sent.start in keep}
         return [s for s in earlier if s.kb_id_ in recent_ids]
 
-    @staticmethod
-    def same_sentence_club(doc: Doc, ordered: list[Span], start: int) -> Span | None:
+    def same_sentence_club(self, doc: Doc, ordered: list[Span], start: int) -> Span | None:
         """"Zidane decided to leave the club" right after naming Real Madrid in that sentence."""
         sentence = doc[start].sent
-        clubs = [s for s in ordered if sentence.start <= s.start and s.end <= start and s.label_ == "CLUB"]
+        clubs = [s for s in ordered if sentence.start <= s.start and s.end <= start and s.label_ == "CLUB"
+                 and not self.as_opponent(doc, s)]
         return clubs[-1] if clubs else None
+
+    def as_opponent(self, doc: Doc, club: Span) -> bool:
+        window = doc[max(club.sent.start, club.start - 4): club.start]
+        return any(t.lower_ in self.opponent_words for t in window)
 
     def pronoun_antecedent(self, doc: Doc, ordered: list[Span], start: int,
                            outside_sentence: bool = False) -> Span | None:

@@ -54,12 +54,6 @@ NUMBER_WORDS = {
 }
 YEAR = re.compile(r"^(19[5-9]\d|20[0-4]\d)$")
 SHORT_SPAN = re.compile(r"^(19|20)\d\d[-/–](\d\d|(19|20)\d\d)$")
-OPPONENT_CUES = {
-    "defeat", "defeats", "loss", "losses", "lost", "win", "wins", "won", "beat", "beating", "draw",
-    "drew", "victory", "clash", "against", "vs", "v", "versus", "thrashing", "thrashed", "derby",
-    "sconfitta", "sconfitte", "vittoria", "pareggio", "ko", "contro", "battuto", "battendo",
-    "perso", "vinto", "pareggiato", "sfida", "gara", "match", "trasferta",
-}
 PAST_JOB_CUES = {"after", "spell", "spells", "stint", "stints", "years", "seasons", "former", "ex", "previously",
                  "formerly", "dopo", "esperienza", "esperienze", "stagioni", "anni", "reduce", "ex-"}
 LINK_CUES = {"orbita", "verso", "direzione", "destinazione", "tentato", "tentata", "corteggiato", "towards",
@@ -476,11 +470,10 @@ class RelationExtractor:
         return (len(before) == 2 and before[1].lower_ in ("del", "della", "dello", "dell'", "dell’", "of")
                 and before[0].ent_type_ in PERSON_LABELS)
 
-    @staticmethod
-    def opponent(doc: Doc, club: Span) -> bool:
+    def opponent(self, doc: Doc, club: Span) -> bool:
         """A club named as a match opponent or venue: "defeat to Lazio", "la sconfitta contro il Lecce"."""
         window = doc[max(club.sent.start, club.start - 4): club.start]
-        return any(t.lower_ in OPPONENT_CUES for t in window)
+        return any(t.lower_ in self.contexts["opponent"] for t in window)
 
     @staticmethod
     def clause_break(doc: Doc, start: int, end: int) -> bool:
