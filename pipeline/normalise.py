@@ -80,15 +80,24 @@ class Normaliser:
     # -- entry point -------------------------------------------------------------------
     def __call__(self, doc: Doc) -> Doc:
         names: dict[str, dict] = {}
+        found_by = {f"{e.start}:{e.end}": "kb ruler" if e.ent_id_ else "ner" for e in doc.ents}
         spans = self.resolve_named(doc, names)
-        spans = self.add_surname_mentions(doc, spans, names)
-        spans = self.add_club_short_forms(doc, spans, names)
-        spans = self.add_handles(doc, spans, names)
+        for step, component in ((self.add_surname_mentions, "surname"), (self.add_club_short_forms, "short form"),
+                                (self.add_handles, "handle")):
+            spans = self.noted(step(doc, spans, names), found_by, component)
         self.type_persons(doc, spans, names)
-        spans = self.add_coreferences(doc, spans, names)
+        spans = self.noted(self.add_coreferences(doc, spans, names), found_by, "coreference")
         doc.ents = sorted(spans, key=lambda s: s.start)
         doc.user_data["entities"] = names
+        doc.user_data["found_by"] = {f"{s.start}:{s.end}": found_by.get(f"{s.start}:{s.end}", "ner") for s in spans}
         return doc
+
+    @staticmethod
+    def noted(spans: list[Span], found_by: dict[str, str], component: str) -> list[Span]:
+        """Record which component added each new mention (for entities.csv)."""
+        for span in spans:
+            found_by.setdefault(f"{span.start}:{span.end}", component)
+        return spans
 
     # -- named mentions -----------------------------------------------------------------
     def resolve_named(self, doc: Doc, names: dict) -> list[Span]:
@@ -462,6 +471,6 @@ def mention_rows(doc: Doc) -> list[dict]:
             "article_id": doc.user_data.get("article_id", ""), "text": ent.text,
             "canonical": info.get("name", ent.text), "type": OUTPUT_TYPE.get(ent.label_, ent.label_),
             "entity_id": ent.kb_id_, "start": ent.start_char, "end": ent.end_char,
-            "sentence": sentence,
+            "sentence": sentence, "component": doc.user_data.get("found_by", {}).get(f"{ent.start}:{ent.end}", ""),
         })
     return rows

@@ -22,7 +22,7 @@ from pipeline.normalise import Normaliser, mention_rows
 from pipeline.relations import RelationExtractor, Triple, merge
 from pipeline.write import TRIPLE_COLUMNS, atomic_write, sort_rows, write_csv
 
-ENTITY_COLUMNS = ["article_id", "text", "canonical", "type", "entity_id", "start", "end", "sentence"]
+ENTITY_COLUMNS = ["article_id", "text", "canonical", "type", "entity_id", "start", "end", "sentence", "component"]
 ARTICLE_COLUMNS = ["article_id", "path", "date", "language", "language_prob", "status",
                    "n_entities", "n_triples", "sha256"]
 

@@ -27,3 +27,19 @@ def test_scores_come_from_the_shared_scorer(tmp_path):
     table = score(pred, [gold], SHARED, errors=False)
     line = next(line for line in table.splitlines() if line.startswith("all"))
     assert line.split()[-1] == "1.000"
+
+
+def test_entity_gold_offsets_land_on_the_text_after_the_header(tmp_path):
+    from pipeline.evaluate import entity_table, gold_entity_spans
+
+    (tmp_path / "a.txt").write_text(" date 2025-01-02 Milan sacked Fonseca. Milan want Conceição.", encoding="utf-8")
+    gold = tmp_path / "entities.jsonl"
+    gold.write_text("\n".join(json.dumps(r) for r in (
+        {"article": "a", "text": "Milan", "label": "CLUB", "occurrence": 2},
+        {"article": "a", "text": "Fonseca", "label": "PER", "occurrence": 1})) + "\n")
+    spans = gold_entity_spans(gold, tmp_path)
+    body = "Milan sacked Fonseca. Milan want Conceição."
+    assert {body[s:e] for _, s, e, _ in spans} == {"Milan", "Fonseca"}
+    assert ("a", 22, 27, "CLUB") in spans
+    table = entity_table(spans, {("a", 22, 27, "CLUB")})
+    assert "CLUB                         1     1    1  1.000  1.000  1.000" in table
