@@ -17,6 +17,7 @@ import re
 from collections import Counter, defaultdict
 
 from spacy.language import Language
+from spacy.lookups import load_lookups
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
@@ -48,6 +49,7 @@ COUNTRY_ADJECTIVES = {"spanish": "Spain", "italian": "Italy", "english": "Englan
                       "tedesca": "Germany", "francese": "France", "portoghese": "Portugal",
                       "olandese": "Netherlands", "turco": "Turkey", "turca": "Turkey", "saudita": "Saudi Arabia"}
 PLACE_SUFFIXES = ("born", "based", "nato", "nata")
+ARTICLES = {"the", "il", "la", "lo", "l'", "l’", "i", "gli", "le"}
 NATIONALITY_NOUNS = {"international", "internationals", "star", "striker", "midfielder", "defender",
                      "winger", "forward", "goalkeeper", "keeper", "captain", "youngster", "player", "born"}
 NOT_SHORT_FORMS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
@@ -71,6 +73,7 @@ class Normaliser:
         self.kb = kb or load_kb()
         self.roles = role_words(self.lang)
         self.opponent_words = context_words(self.lang)["opponent"]
+        self.dictionary = load_lookups(self.lang, ["lemma_lookup"]).get_table("lemma_lookup")
         self.coref = Matcher(nlp.vocab)
         self.coref_rules = {}
         for rule in rule_file(self.lang, "coref"):
@@ -106,7 +109,8 @@ class Normaliser:
         spans, persons = [], []
         for ent in doc.ents:
             if ent.label_ == "PER" and not ent.ent_id_:
-                persons.append(ent)
+                if not self.common_word(doc, ent):
+                    persons.append(ent)
                 continue
             if ent.ent_id_ and ent.start == ent.sent.start and self.kb.is_context_alias(ent.text, ent.ent_id_.split("|")):
                 continue  # "Reading the table...", "Nice to see": a word, not the club
@@ -453,10 +457,21 @@ class Normaliser:
 
     @staticmethod
     def span(doc: Doc, ent: Span, entity_id: str, label: str) -> Span:
+        """The mention without a possessive or, for clubs, a leading article ("the Old Lady")."""
         start, end = ent.start, ent.end
         if end - start > 1 and doc[end - 1].text in ("'s", "’s", "'", "’"):
             end -= 1
+        if label == "CLUB" and end - start > 1 and doc[start].lower_ in ARTICLES:
+            start += 1
         return Span(doc, start, end, label=label, kb_id=entity_id)
+
+    def common_word(self, doc: Doc, ent: Span) -> bool:
+        """A lone capitalised dictionary word opening a sentence ("Momento", "Publicly") that
+        the NER took for a name, and that names no known person."""
+        if len(ent) != 1 or ent.start != ent.sent.start:
+            return False
+        word = ent.text.lower()
+        return word in self.dictionary and self.kb.person_by_surname(ent.text) is None and not self.kb.lookup(ent.text)
 
 
 def mention_rows(doc: Doc) -> list[dict]:
