@@ -106,14 +106,17 @@ class Normaliser:
     def resolve_named(self, doc: Doc, names: dict) -> list[Span]:
         """Canonical ids for every NER/ruler entity; persons grouped per article."""
         unambiguous = {e.ent_id_ for e in doc.ents if e.ent_id_ and "|" not in e.ent_id_}
+        named_elsewhere = {e.ent_id_ for e in doc.ents if e.ent_id_ and not (
+            e.start == e.sent.start and self.kb.is_context_alias(e.text, e.ent_id_.split("|")))}
         spans, persons = [], []
         for ent in doc.ents:
             if ent.label_ == "PER" and not ent.ent_id_:
                 if not self.common_word(doc, ent):
                     persons.append(ent)
                 continue
-            if ent.ent_id_ and ent.start == ent.sent.start and self.kb.is_context_alias(ent.text, ent.ent_id_.split("|")):
-                continue  # "Reading the table...", "Nice to see": a word, not the club
+            if (ent.ent_id_ and ent.start == ent.sent.start and ent.ent_id_ not in named_elsewhere
+                    and self.kb.is_context_alias(ent.text, ent.ent_id_.split("|"))):
+                continue  # "Reading the table...", "Nice to see": a word, unless the club is in the article
             if self.place_adjective(doc, ent):
                 continue  # "the Livorno-born manager": a birthplace, not the club
             if self.country_as_place(doc, ent) or self.nationality(doc, ent):
