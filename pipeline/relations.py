@@ -500,6 +500,8 @@ class RelationExtractor:
     def salient_club(doc: Doc, sentence: Span) -> Span | None:
         """The club the article names most up to this sentence (ties: the latest)."""
         before = [e for e in doc.ents if e.label_ == "CLUB" and e.end <= sentence.end]
+        if not before:  # a headline: the club the whole article is about
+            before = [e for e in doc.ents if e.label_ == "CLUB"]
         if not before:
             return None
         counts: dict[str, int] = {}

@@ -4,7 +4,8 @@
     annotate          -> work/annotated-<lang>.spacy
     normalise         -> work/normalised-<lang>.spacy, entities.csv
     relations         -> work/triples.jsonl
-    write             -> triples.csv, articles.csv
+    write             -> triples.csv, articles.csv, summary.csv, report.html
+                         (and articles/<article id>.csv with per_article)
 """
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from pipeline.ingest import Article, ingest, DEFAULT_MAX_BYTES
 from pipeline.language import SUPPORTED, assign_language
 from pipeline.normalise import Normaliser, mention_rows
 from pipeline.relations import RelationExtractor, Triple, merge
-from pipeline.write import TRIPLE_COLUMNS, atomic_write, sort_rows, write_csv
+from pipeline.report import render_report
+from pipeline.summary import SUMMARY_COLUMNS, summarise
+from pipeline.write import TRIPLE_COLUMNS, atomic_write, read_csv, sort_rows, write_csv, write_per_article
 
 ENTITY_COLUMNS = ["article_id", "text", "canonical", "type", "entity_id", "start", "end", "sentence", "component"]
 ARTICLE_COLUMNS = ["article_id", "path", "date", "language", "language_prob", "status",
@@ -136,38 +139,61 @@ def triple_row(doc, triple: Triple) -> dict:
     }
 
 
-def run_write(out: Path, bom: bool = True) -> int:
+def load_triples(out: Path) -> list[dict]:
     path = work_dir(out) / "triples.jsonl"
     if not path.exists():
         raise StageError(f"{path} missing: run the relations stage first")
     with path.open(encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def run_write(out: Path, bom: bool = True, per_article: bool = False) -> int:
+    """triples.csv, articles.csv, summary.csv, report.html (and OUT/articles/*.csv)."""
+    rows = load_triples(out)
+    articles = load_articles(out)
     count = write_csv(out / "triples.csv", TRIPLE_COLUMNS, rows, bom=bom)
-    write_manifest(out, rows, bom)
+    manifest = write_manifest(out, rows, bom, articles)
+    summary = summarise(rows)
+    write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary, bom=bom)
+    if per_article:
+        write_article_csvs(out, rows, manifest, bom)
+    entities = read_csv(out / "entities.csv") if (out / "entities.csv").exists() else []
+    texts = {a.article_id: a.text for a in articles}
+    atomic_write(out / "report.html", render_report(manifest, texts, entities, rows, summary))
     return count
 
 
-def write_manifest(out: Path, triples: list[dict], bom: bool) -> None:
+def write_article_csvs(out: Path, triples: list[dict], manifest: list[dict], bom: bool) -> dict[str, Path]:
+    """OUT/articles/<article id>.csv for every article processed (status ok), same columns
+    as triples.csv; an id that cannot be a safe file name is reported and left out."""
+    ids = [row["article_id"] for row in manifest if row["status"] == "ok"]
+    written, rejected = write_per_article(out / "articles", TRIPLE_COLUMNS, triples, ids, bom=bom)
+    for article_id in rejected:
+        print(f"warning: {article_id!r}: no per-article CSV (unsafe file name)", file=sys.stderr)
+    return written
+
+
+def write_manifest(out: Path, triples: list[dict], bom: bool,
+                   articles: list[Article] | None = None) -> list[dict]:
     entities_per_article: dict[str, int] = {}
     entities_csv = out / "entities.csv"
     if entities_csv.exists():
-        import csv
-
-        with entities_csv.open(encoding="utf-8-sig", newline="") as handle:
-            for row in csv.DictReader(handle):
-                entities_per_article[row["article_id"]] = entities_per_article.get(row["article_id"], 0) + 1
+        for row in read_csv(entities_csv):
+            entities_per_article[row["article_id"]] = entities_per_article.get(row["article_id"], 0) + 1
     triples_per_article: dict[str, int] = {}
     for row in triples:
         triples_per_article[row["article_id"]] = triples_per_article.get(row["article_id"], 0) + 1
     rows = []
     failed = failures(out)
-    for article in load_articles(out):
+    for article in articles if articles is not None else load_articles(out):
         row = asdict(article)
+        del row["text"]
         row["status"] = failed.get(article.article_id, row["status"])
         row["n_entities"] = entities_per_article.get(article.article_id, 0)
         row["n_triples"] = triples_per_article.get(article.article_id, 0)
         rows.append(row)
     write_csv(out / "articles.csv", ARTICLE_COLUMNS, rows, bom=bom)
+    return rows
 
 
 def run_extract(in_dir: Path, out: Path, models: dict[str, str | None] | None = None,
