@@ -14,7 +14,7 @@ import spacy
 from spacy.language import Language
 
 import pipeline.components  # noqa: F401  (registers the factories)
-from pipeline.knowledge import load_kb
+from pipeline.knowledge import KnowledgeBase, load_kb
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 KEEP_FROM_MODEL = {"tok2vec", "ner", "transformer", "parser", "senter", "tagger", "morphologizer"}
@@ -44,21 +44,21 @@ def base_pipeline(lang: str, model: str | None) -> Language:
     return nlp
 
 
-def build_nlp(lang: str, model: str | None = None) -> Language:
+def build_nlp(lang: str, model: str | None = None, kb: KnowledgeBase | None = None) -> Language:
     nlp = base_pipeline(lang, model_setting(lang, model))
     nlp.add_pipe("lookup_lemmas")
     if not nlp.has_pipe("parser") and not nlp.has_pipe("senter"):
         nlp.add_pipe("sentencizer")
     nlp.add_pipe("line_breaks")
     nlp.add_pipe("ner_labels")
-    add_kb_rulers(nlp)
+    add_kb_rulers(nlp, kb or load_kb())
     nlp.add_pipe("person_names")
     return nlp
 
 
-def add_kb_rulers(nlp: Language) -> None:
+def add_kb_rulers(nlp: Language, kb: KnowledgeBase) -> None:
     """Two entity rulers from the KB: case-sensitive aliases, and safe lower-case nicknames."""
-    patterns = load_kb().ruler_patterns()
+    patterns = kb.ruler_patterns()
     for attr in ("ORTH", "LOWER"):
         ruler = nlp.add_pipe(
             "entity_ruler", name=f"kb_ruler_{attr.lower()}",

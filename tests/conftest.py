@@ -18,9 +18,6 @@ def tiny_kb(tmp_path_factory):
 @pytest.fixture(scope="session")
 def extract(tiny_kb):
     """extract(lang, text, date) -> list of (subject, relation, object, value, status, source)."""
-    import os
-
-    os.environ["CALCIO_KB"] = str(FIXTURES / "kb.jsonl")
     from pipeline.nlp import build_nlp
     from pipeline.normalise import Normaliser
     from pipeline.relations import RelationExtractor, merge
@@ -29,7 +26,7 @@ def extract(tiny_kb):
 
     def run(lang: str, text: str, date: str = "2025-06-01"):
         if lang not in tools:
-            nlp = build_nlp(lang, model="blank")  # rules and KB only: fast and independent of models/
+            nlp = build_nlp(lang, model="blank", kb=tiny_kb)  # rules and KB only: fast, independent of models/
             tools[lang] = (nlp, Normaliser(nlp, tiny_kb), RelationExtractor(nlp))
         nlp, normaliser, extractor = tools[lang]
         doc = nlp(text)
@@ -39,5 +36,4 @@ def extract(tiny_kb):
         return {(names[t.subject_id]["name"], t.relation, names[t.object_id]["name"], t.value, t.status,
                  ";".join(t.source)) for t in merge(extractor(doc))}
 
-    yield run
-    os.environ.pop("CALCIO_KB", None)
+    return run

@@ -4,9 +4,6 @@ import pytest
 
 @pytest.fixture(scope="module")
 def normalised(tiny_kb):
-    import os
-
-    os.environ["CALCIO_KB"] = str(__import__("tests.conftest", fromlist=["FIXTURES"]).FIXTURES / "kb.jsonl")
     from pipeline.nlp import build_nlp
     from pipeline.normalise import Normaliser
 
@@ -14,7 +11,7 @@ def normalised(tiny_kb):
 
     def run(lang: str, text: str):
         if lang not in pipelines:
-            nlp = build_nlp(lang, model="blank")
+            nlp = build_nlp(lang, model="blank", kb=tiny_kb)
             pipelines[lang] = (nlp, Normaliser(nlp, tiny_kb))
         nlp, normaliser = pipelines[lang]
         doc = normaliser(nlp(text))
