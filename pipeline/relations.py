@@ -56,6 +56,7 @@ YEAR = re.compile(r"^(19[5-9]\d|20[0-4]\d)$")
 SHORT_SPAN = re.compile(r"^(19|20)\d\d[-/–](\d\d|(19|20)\d\d)$")
 PAST_JOB_CUES = {"after", "spell", "spells", "stint", "stints", "years", "seasons", "former", "ex", "previously",
                  "formerly", "dopo", "esperienza", "esperienze", "stagioni", "anni", "reduce", "ex-"}
+LEFT_CUES = {"left", "leaving", "since", "off", "lasciato", "lasciando"}
 LINK_CUES = {"orbita", "verso", "direzione", "destinazione", "tentato", "tentata", "corteggiato", "towards",
              "tempted", "linked", "eyeing", "join", "joining", "joined", "approda", "approdare", "sbarcare"}
 COORDINATORS = {",", "and", "e", "ed", "&", "or", "o", "as", "well", "plus", "oltre", "a"}
@@ -88,6 +89,7 @@ class Rule:
     not_before: frozenset[str] = frozenset()
     unless_context: str = ""
     if_context: str = ""
+    not_within: frozenset[str] = frozenset()
     past_to_former: bool = False
 
 
@@ -128,6 +130,7 @@ def compile_rule(raw: dict, path: str) -> Rule:
                 not_before=frozenset(w.lower() for w in raw.get("not_before") or []),
                 unless_context=str(raw.get("unless_context") or ""),
                 if_context=str(raw.get("if_context") or ""),
+                not_within=frozenset(w.lower() for w in raw.get("not_within") or []),
                 past_to_former=bool(raw.get("past_to_former")))
 
 
@@ -219,7 +222,8 @@ class RelationExtractor:
             i -= 1
         before = doc[i].lower_ if i >= 0 else ""
         after = doc[end].lower_ if end < len(doc) else ""
-        return before in rule.not_after or after in rule.not_before
+        nearby = {t.lower_ for t in doc[max(doc[start].sent.start, start - 4): start]}
+        return before in rule.not_after or after in rule.not_before or bool(nearby & rule.not_within)
 
     @staticmethod
     def headline(sentence: Span) -> bool:
@@ -292,7 +296,8 @@ class RelationExtractor:
         if rule.relation in ("transfer_target", "linked_to"):
             subjects, objects = self.by_market_context(doc, rule.relation, subjects, objects, sentence)
         if rule.relation in ("linked_to", "joins"):
-            objects = [o for o in objects if not self.attached_to_person(doc, o)]
+            objects = [o for o in objects if not self.attached_to_person(doc, o)
+                       and not self.past_job(doc, o, rule.relation)]
         if how == "nearest":
             subjects = [e for e in subjects if not self.possessive(doc, e)]
         rule_many = rule.many
@@ -393,7 +398,7 @@ class RelationExtractor:
                 return False
             if wanted == "CLUB" and relation in ("leaves", "sacked_by") and self.link_target(doc, e):
                 return False
-            if wanted == "CLUB" and relation in CURRENT_JOB | {"joins", "linked_to"} and self.past_job(doc, e):
+            if wanted == "CLUB" and relation in CURRENT_JOB | {"joins", "linked_to"} and self.past_job(doc, e, relation):
                 return False
             if wanted == "CLUB" and relation not in ("coach_of", "president_of") and self.attached_to_person(doc, e):
                 return False
@@ -426,11 +431,13 @@ class RelationExtractor:
         return sorted(left + right, key=lambda e: start - e.end if e.end <= start else max(0, e.start - end))
 
     @staticmethod
-    def past_job(doc: Doc, club: Span) -> bool:
+    def past_job(doc: Doc, club: Span, relation: str = "") -> bool:
         """"after seven years in charge of Brentford", "dopo le esperienze con il Genoa": a job
-        the coach has left, so never the club he joins, coaches or signs with now."""
+        the coach has left, so never the club he joins, coaches or signs with now; nor the
+        club a candidate is linked with ("since he left PSG", "fresh off of Chelsea")."""
         window = doc[max(club.sent.start, club.start - 6): club.start]
-        return any(t.lower_ in PAST_JOB_CUES for t in window)
+        cues = PAST_JOB_CUES | LEFT_CUES if relation == "linked_to" else PAST_JOB_CUES
+        return any(t.lower_ in cues for t in window)
 
     def by_market_context(self, doc, relation, subjects, objects, sentence):
         """A person of unknown role is a player in talk of the transfer market and a coach
