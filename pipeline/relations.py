@@ -586,8 +586,11 @@ class RelationExtractor:
     def status(self, rule, relation, doc, start, end, sentence, hedges, denials, attributed) -> str:
         kind = RELATIONS[relation][2]
         clause = set(self.clause(doc, start, end, sentence))
-        if kind != "state" and clause & denials:
+        negated = {i for i in clause & denials if self.negated(doc, i)}
+        if kind != "state" and clause & denials - negated:
             return "denied"
+        if negated and kind != "state":
+            return "rumour"  # "have not ruled out": still possible
         if rule.status and relation == rule.relation:
             return rule.status
         if kind == "rumour":
@@ -599,6 +602,12 @@ class RelationExtractor:
         if kind != "state" and self.headline(sentence):
             return "rumour"  # a bare headline never makes a claim a fact on its own
         return "fact"
+
+    @staticmethod
+    def negated(doc: Doc, index: int) -> bool:
+        """A denial cue under a negation: "have not ruled out", "non esclude"."""
+        before = doc[max(0, index - 2): index]
+        return any(t.lower_ in ("not", "n't", "never", "non", "nor") for t in before)
 
     # -- attribution -------------------------------------------------------------------
     def sources_by_sentence(self, doc: Doc, names: dict):
