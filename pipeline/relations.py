@@ -700,9 +700,16 @@ def merge(triples: list[Triple]) -> list[Triple]:
 
     fact beats rumour; denied only when the article's last word on the triple is a denial.
     former_coach_of rows differing only in their period collapse to the most precise one.
+    The states an event implies are added from the merged events, so a departure both
+    rumoured and confirmed implies a former job only.
     """
+    events = collapse(triples)
+    return collapse(consistent(events + [t for t in with_implied(events) if t.rule.startswith("implied:")]))
+
+
+def collapse(triples: list[Triple]) -> list[Triple]:
     groups: dict[tuple, list[Triple]] = {}
-    for triple in sorted(consistent(with_implied(triples)), key=lambda t: (t.start, t.rule)):
+    for triple in sorted(triples, key=lambda t: (t.start, t.rule)):
         value = "" if triple.relation == "former_coach_of" else triple.value
         key = (triple.article_id, triple.subject_id, triple.relation, triple.object_id, value)
         groups.setdefault(key, []).append(triple)
