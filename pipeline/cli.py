@@ -33,12 +33,14 @@ def parser() -> argparse.ArgumentParser:
     annotate = command("annotate", "run the spaCy pipelines (NER + KB ruler) and save the docs")
     command("normalise", "canonical names, coreference and roles; writes entities.csv")
     command("relations", "apply the relation, status and attribution rules")
-    write = command("write", "write triples.csv and articles.csv")
+    write = command("write", "write triples.csv, articles.csv, summary.csv and report.html")
     for sub in (extract, annotate):
         sub.add_argument("--model-en", help="spaCy pipeline (path or package) for English NER")
         sub.add_argument("--model-it", help="spaCy pipeline (path or package) for Italian NER")
     for sub in (extract, write):
         sub.add_argument("--no-bom", action="store_true", help="write CSVs without a UTF-8 byte-order mark")
+        sub.add_argument("--per-article", action="store_true",
+                         help="also write one CSV per article under OUT/articles/ (same columns as triples.csv)")
     return top
 
 
@@ -47,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     models = {"en": getattr(args, "model_en", None), "it": getattr(args, "model_it", None)}
     try:
         if args.command == "extract":
-            summary = stages.run_extract(args.in_dir, args.out, models, not args.no_bom, args.max_bytes)
-            print_summary(summary, args.out)
+            with progress_bar() as progress:
+                summary = stages.run_extract(args.in_dir, args.out, models, not args.no_bom, args.max_bytes,
+                                             per_article=args.per_article, progress=progress)
+            print_summary(summary, args.out, args.per_article)
             return 1 if any(status.startswith("failed") for _, status in summary["skipped"]) else 0
         if args.command == "ingest":
             stages.run_ingest(args.in_dir, args.out, args.max_bytes)
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "relations":
             stages.run_relations(args.out)
         elif args.command == "write":
-            stages.run_write(args.out, not args.no_bom)
+            stages.run_write(args.out, not args.no_bom, per_article=args.per_article)
     except (stages.StageError, RuleFileError, KnowledgeBaseError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -69,11 +73,51 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def print_summary(summary: dict, out: Path) -> None:
+class progress_bar:
+    """A bar over the extract stages on stderr, only when stderr is a terminal.
+
+    Used as a context manager yielding the callback run_extract calls as each stage
+    starts; the bar is cleared at the end so the summary stays the last, single line.
+    """
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.bar = None
+
+    def __enter__(self):
+        isatty = getattr(self.stream, "isatty", None)
+        if isatty and isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=len(stages.EXTRACT_STAGES), file=self.stream, leave=False, unit="stage",
+                            bar_format="{desc:<10} {bar} {n_fmt}/{total_fmt} stages [{elapsed}]")
+        return self.step
+
+    def step(self, stage: str) -> None:
+        if self.bar is None:
+            return
+        index = stages.EXTRACT_STAGES.index(stage) if stage in stages.EXTRACT_STAGES else self.bar.n
+        self.bar.update(index - self.bar.n)
+        self.bar.set_description_str(stage)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            if exc[0] is None:
+                self.bar.update(self.bar.total - self.bar.n)
+            self.bar.close()
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def print_summary(summary: dict, out: Path, per_article: bool = False) -> None:
+    """One line: articles read, per language, skipped with reasons, triples written, where."""
     per_language = ", ".join(f"{lang} {n}" for lang, n in summary["annotated"].items())
     skipped = summary["skipped"]
-    reasons = "; ".join(f"{aid}: {status}" for aid, status in skipped[:5])
+    reasons = "; ".join(f"{one_line(aid)}: {one_line(status)}" for aid, status in skipped[:5])
     more = f" (+{len(skipped) - 5} more)" if len(skipped) > 5 else ""
+    beside = "summary.csv, report.html" + (", articles/" if per_article else "")
     print(f"{summary['articles']} articles read ({per_language}); {len(skipped)} skipped"
           f"{': ' + reasons + more if skipped else ''}; {summary['triples']} triples written to "
-          f"{out / 'triples.csv'}")
+          f"{out / 'triples.csv'} ({beside} beside it)")

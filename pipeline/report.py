@@ -33,14 +33,15 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 h1{font-size:22px;margin:18px 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #ddd}
 h3{font-size:15px;margin:22px 0 4px}nav a{margin-right:14px}.muted{color:#666}
 table{border-collapse:collapse;width:100%;margin:6px 0}th,td{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;vertical-align:top}
-th{background:#f6f6f6;position:sticky;top:0}tr[hidden]{display:none}
+th{background:#f6f6f6;position:sticky;top:0;z-index:1}td.nw{white-space:nowrap}
+.scroll{max-height:520px;overflow:auto;border:1px solid #eee}tr[hidden]{display:none}
 .st{border-radius:3px;padding:0 5px;font-size:12px}.st-fact{background:#d6f5d6}.st-rumour{background:#fff1c2}.st-denied{background:#f8d0d0}
 .filters{display:flex;flex-wrap:wrap;gap:10px;margin:6px 0}.filters label{font-size:12px;color:#555}.filters select{display:block;max-width:220px}
 .evtext{display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;overflow:hidden;max-width:420px}
 .article{border:1px solid #e3e3e3;border-radius:6px;padding:4px 14px 10px;margin:14px 0}
 .text{white-space:pre-wrap;line-height:2.1;background:#fcfcfc;padding:8px 10px;border-radius:4px}
 mark.ent{padding:2px 3px;border-radius:4px;color:inherit}mark.ent[data-label]::after{content:attr(data-label);font-size:9px;font-weight:700;margin-left:4px;vertical-align:middle;text-transform:uppercase}
-.ev.hl{background:#ffe58a;outline:2px solid #f0c000}.legend mark{margin-right:6px}
+.ev.hl{background:#ffe58a;box-shadow:0 0 0 2px #ffe58a}.legend mark{margin-right:6px}
 svg text{font-size:11px;fill:#333}svg .grid{stroke:#eee}svg circle{fill:#e8a317;fill-opacity:.75}
 """.strip() + "\n" + "".join(f".t-{t}{{background:{c}}}" for t, c in TYPE_COLOURS.items()) + \
     f".t-other{{background:{OTHER_COLOUR}}}"
@@ -193,7 +194,8 @@ def rumour_chart(triples: list[dict]) -> str:
         totals[club] = totals.get(club, 0) + 1
     clubs = sorted(totals, key=lambda c: (-totals[c], c))[:CHART_TOP_CLUBS]
     periods = _periods(_period(months[0], by_year), _period(months[-1], by_year), by_year)
-    left, top, col, row_h, bottom = 170, 12, 22, 22, 58
+    left, top, row_h, bottom = 170, 12, 22, 58
+    col = max(16, min(48, 640 // len(periods)))
     width, height = left + col * len(periods) + 12, top + row_h * len(clubs) + bottom
     biggest = max(counts[(c, p)] for c, p in counts if c in clubs)
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" id="rumour-chart" width="{width}" '
@@ -228,8 +230,8 @@ def _table(headers: list[str], body: list[str], attrs: str = "") -> str:
     return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _td(value) -> str:
-    return f"<td>{esc(value)}</td>"
+def _td(value, nowrap: bool = False) -> str:
+    return ('<td class="nw">' if nowrap else "<td>") + esc(value) + "</td>"
 
 
 def render_report(manifest: list[dict], texts: dict[str, str], entities: list[dict], triples: list[dict],
@@ -275,7 +277,7 @@ def render_report(manifest: list[dict], texts: dict[str, str], entities: list[di
         data = "".join(f' data-{f}="{esc("|".join(values[f]))}"' for f in FILTERS)
         aid = row["article_id"]
         rows_html.append(
-            f"<tr{data}><td><a href=\"#a{index[aid]}\">{esc(aid)}</a></td>{_td(row.get('article_date', ''))}"
+            f"<tr{data}><td><a href=\"#a{index[aid]}\">{esc(aid)}</a></td>{_td(row.get('article_date', ''), True)}"
             f"{_td(row.get('language', ''))}{_td(row['subject'])}{_td(row['relation'])}{_td(row['object'])}"
             f"{_td(row.get('value', ''))}<td>{status_badge(row['status'])}</td>{_td(row.get('source', ''))}"
             f"{_td(row.get('confidence', ''))}<td>{evidence_link(row)}</td></tr>")
@@ -287,21 +289,22 @@ def render_report(manifest: list[dict], texts: dict[str, str], entities: list[di
         f'<section id="triples"><h2>All triples</h2><div class="filters">{selects}'
         f'<label>&nbsp;<button type="button" id="f-reset">show all</button></label></div>'
         f'<p id="triples-count" class="muted">{len(triples)} triples</p>'
+        + '<div class="scroll">'
         + _table(["article", "date", "lang", "subject", "relation", "object", "value", "status", "source",
                   "conf.", "evidence"], rows_html, f' id="triples-table" data-visible="{len(triples)}"')
-        + "</section>")
+        + "</div></section>")
 
     # summary
     summary_rows = [
         f"<tr>{_td(r['subject'])}{_td(r['relation'])}{_td(r['object'])}{_td(r.get('values', ''))}"
-        f"{_td(r.get('first_date', ''))}{_td(r.get('last_date', ''))}{_td(r.get('n_articles', ''))}"
+        f"{_td(r.get('first_date', ''), True)}{_td(r.get('last_date', ''), True)}{_td(r.get('n_articles', ''))}"
         f"{_td(r.get('statuses', ''))}<td>{status_badge(r.get('latest_status', ''))}</td>{_td(r.get('sources', ''))}</tr>"
         for r in summary]
     summary_section = (
         '<section id="summary"><h2>Summary</h2><h3>Rumours per club over time</h3>' + rumour_chart(triples)
-        + "<h3>Every (subject, relation, object) across articles</h3>"
+        + '<h3>Every (subject, relation, object) across articles</h3><div class="scroll">'
         + _table(["subject", "relation", "object", "values", "first date", "last date", "articles", "statuses",
-                  "latest status", "sources"], summary_rows, ' id="summary-table"') + "</section>")
+                  "latest status", "sources"], summary_rows, ' id="summary-table"') + "</div></section>")
 
     # articles
     index_rows, sections = [], []
@@ -310,7 +313,7 @@ def render_report(manifest: list[dict], texts: dict[str, str], entities: list[di
         text = texts.get(aid, "")
         headline = next((line.strip() for line in text.splitlines() if line.strip()), "")[:120]
         index_rows.append(
-            f"<tr><td><a href=\"#a{i}\">{esc(aid)}</a></td>{_td(row.get('date', ''))}{_td(row.get('language', ''))}"
+            f"<tr><td><a href=\"#a{i}\">{esc(aid)}</a></td>{_td(row.get('date', ''), True)}{_td(row.get('language', ''))}"
             f"{_td(row.get('status', ''))}{_td(row.get('n_entities', ''))}{_td(row.get('n_triples', ''))}"
             f"{_td(headline)}</tr>")
     legend = "".join(f'<mark class="ent {type_class(t)}">{esc(t)}</mark>' for t in TYPE_COLOURS)

@@ -157,7 +157,13 @@ def run_write(out: Path, bom: bool = True, per_article: bool = False) -> int:
     write_csv(out / "summary.csv", SUMMARY_COLUMNS, summary, bom=bom)
     if per_article:
         write_article_csvs(out, rows, manifest, bom)
-    entities = read_csv(out / "entities.csv") if (out / "entities.csv").exists() else []
+    entities_csv = out / "entities.csv"
+    entities = read_csv(entities_csv) if entities_csv.exists() else []
+    if entities_csv.exists():
+        with entities_csv.open("rb") as handle:
+            has_bom = handle.read(3) == b"\xef\xbb\xbf"
+        if has_bom != bom:  # written by normalise with a BOM: --no-bom holds for every CSV
+            write_csv(entities_csv, ENTITY_COLUMNS, entities, bom=bom)
     texts = {a.article_id: a.text for a in articles}
     atomic_write(out / "report.html", render_report(manifest, texts, entities, rows, summary))
     return count
@@ -196,13 +202,24 @@ def write_manifest(out: Path, triples: list[dict], bom: bool,
     return rows
 
 
+EXTRACT_STAGES = ("ingest", "annotate", "normalise", "relations", "write")
+
+
 def run_extract(in_dir: Path, out: Path, models: dict[str, str | None] | None = None,
-                bom: bool = True, max_bytes: int = DEFAULT_MAX_BYTES) -> dict:
+                bom: bool = True, max_bytes: int = DEFAULT_MAX_BYTES, per_article: bool = False,
+                progress=None) -> dict:
+    """Every stage in turn; progress(stage) is called as each of EXTRACT_STAGES starts."""
+    step = progress or (lambda stage: None)
+    step("ingest")
     articles = run_ingest(in_dir, out, max_bytes)
+    step("annotate")
     annotated = run_annotate(out, models)
+    step("normalise")
     run_normalise(out)
+    step("relations")
     triples = run_relations(out)
-    run_write(out, bom)
+    step("write")
+    run_write(out, bom, per_article)
     failed = failures(out)
     return {"articles": len(articles), "annotated": annotated, "triples": len(triples),
             "skipped": [(a.article_id, a.status) for a in articles if not a.ok]
