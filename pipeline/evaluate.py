@@ -14,7 +14,7 @@ from pathlib import Path
 import csv
 import json
 
-from pipeline import stages
+from pipeline import rule_report, stages
 from pipeline.ingest import decode, split_date_header
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,10 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "evaluate")
     parser.add_argument("--errors", action="store_true", help="list missed and spurious triples")
+    parser.add_argument("--no-rules", action="store_true", help="skip the per-rule report")
     args = parser.parse_args(argv)
+    scorer = rule_report.load_scorer(args.shared)
     with tempfile.TemporaryDirectory() as scratch:
         for name, in_dir, gold in evaluations(args.shared, Path(scratch)):
             out = args.out / name
+            previous = rule_report.read_rows(out / "triples.csv")
             stages.run_extract(in_dir, out)
             print(f"== {name}: {gold[0].relative_to(gold[0].parents[2]) if len(gold[0].parents) > 2 else gold[0]}")
             print(score(out / "triples.csv", gold, args.shared, args.errors))
@@ -121,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
                 expected = gold_entity_spans(entity_gold, in_dir)
                 found = predicted_entity_spans(out / "entities.csv", {a for a, *_ in expected})
                 print(entity_table(expected, found) + "\n")
+            if not args.no_rules:
+                rows = rule_report.read_rows(out / "triples.csv")
+                verdicts = rule_report.judge(rows, gold, scorer)
+                print(rule_report.rule_table(rows, verdicts) + "\n")
+                print(rule_report.changes(previous, rows, verdicts) + "\n")
     return 0
 
 
