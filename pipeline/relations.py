@@ -473,9 +473,13 @@ class RelationExtractor:
             i += 1
         if i < len(doc) and i > club.end and doc[i].ent_type_ in PERSON_LABELS - {"PRESIDENT"}:
             return True
-        before = doc[max(0, club.start - 2): club.start]
-        return (len(before) == 2 and before[1].lower_ in ("del", "della", "dello", "dell'", "dell’", "of")
-                and before[0].ent_type_ in PERSON_LABELS)
+        i = club.start - 1
+        if i < 0 or doc[i].lower_ not in ("del", "della", "dello", "dell'", "dell’", "of", "at"):
+            return False
+        i -= 1
+        while i >= 0 and (doc[i].lower_ in self.role_words or doc[i].text == ","):
+            i -= 1  # "Hjulmand, capitano dello Sporting"
+        return i >= 0 and doc[i].ent_type_ in PERSON_LABELS
 
     def opponent(self, doc: Doc, club: Span) -> bool:
         """A club named as a match opponent or venue: "defeat to Lazio", "la sconfitta contro il Lecce"."""
