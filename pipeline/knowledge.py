@@ -18,7 +18,7 @@ KB_FILE = Path(__file__).parent / "kb" / "entities.jsonl"
 
 # KB types and the entity label they get in a Doc.
 LABEL_FOR_TYPE = {
-    "CLUB": "CLUB", "NATIONAL": "CLUB", "FEDERATION": "FED", "MEDIA": "MEDIA", "COMPETITION": "COMP",
+    "CLUB": "CLUB", "NATIONAL": "CLUB", "FEDERATION": "FED", "MEDIA": "MEDIA", "COMPETITION": "COMP", "STADIUM": "LOC",
     "COACH": "PER", "PLAYER": "PER", "PRESIDENT": "PER", "JOURNALIST": "PER", "OFFICIAL": "PER",
 }
 

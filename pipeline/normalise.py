@@ -22,6 +22,7 @@ from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
+from pipeline.components.persons import NOT_NAMES
 from pipeline.knowledge import Entity, KnowledgeBase, fold, load_kb
 from pipeline.ruleset import context_words, rule_file, role_words
 
@@ -55,6 +56,13 @@ NATIONALITY_NOUNS = {"international", "internationals", "star", "striker", "midf
 NOT_SHORT_FORMS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
                    "club", "football", "calcio", "sporting", "athletic", "city", "town", "real",
                    "united", "saint", "olympique", "associazione"} - {"united", "city"}
+
+
+def plausible_name(text: str) -> bool:
+    """"calcioinpillole.com", "Serie B.", "2-0": the NER's slips, never a person."""
+    if re.search(r"[\d@/_]|\.\w|www|https?", text):
+        return False
+    return not any(word.lower().strip(".") in NOT_NAMES for word in text.split())
 
 
 def slug(text: str) -> str:
@@ -111,7 +119,7 @@ class Normaliser:
         spans, persons = [], []
         for ent in doc.ents:
             if ent.label_ == "PER" and not ent.ent_id_:
-                if not self.common_word(doc, ent):
+                if not self.common_word(doc, ent) and plausible_name(ent.text):
                     persons.append(ent)
                 continue
             if (ent.ent_id_ and ent.start == ent.sent.start and ent.ent_id_ not in named_elsewhere

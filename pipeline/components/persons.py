@@ -19,7 +19,8 @@ NOT_NAMES = {
     "supercoppa", "liga", "laliga", "bundesliga", "ligue", "championship", "uefa", "fifa",
     "world", "euro", "stadium", "stadio", "club", "fc", "the", "il", "la", "lo", "gli",
     "le", "un", "una", "a", "an", "and", "e", "ed", "but", "ma", "if", "se", "when",
-    "advertisement", "read", "more", "see", "also", "photo", "getty", "images", "news",
+    "advertisement", "read", "more", "see", "also", "photo", "getty", "images", "news", "copyright",
+    "credit", "credits", "foto", "fonte", "source", "picture", "pictures", "watch", "subscribe",
     "breaking", "exclusive", "official", "ufficiale", "update", "live", "video",
     "mister", "coach", "manager", "allenatore", "tecnico", "president", "presidente",
     # demonyms: "the Livorno-born manager Italian", "il tecnico portoghese"

@@ -40,13 +40,14 @@ REPO_ROOT = KB_DIR.parents[1]
 DEFAULT_CLUBS = REPO_ROOT.parent / "shared" / "data" / "clubs"
 DEFAULT_OUT = KB_DIR / "entities.jsonl"
 
-TYPES = ("CLUB", "NATIONAL", "FEDERATION", "COMPETITION", "MEDIA", "COACH", "PLAYER", "PRESIDENT", "JOURNALIST", "OFFICIAL")
+TYPES = ("CLUB", "NATIONAL", "FEDERATION", "COMPETITION", "STADIUM", "MEDIA", "COACH", "PLAYER", "PRESIDENT", "JOURNALIST", "OFFICIAL")
 PERSON_TYPES = ("COACH", "PLAYER", "PRESIDENT", "JOURNALIST", "OFFICIAL")
 DEFAULT_PRIORITY = {
     "CLUB": 1,  # openfootball clubs we say nothing about
     "NATIONAL": 5,
     "FEDERATION": 2,
     "COMPETITION": 6,  # "Coppa Italia" must win over "Italia"
+    "STADIUM": 0,
     "MEDIA": 1,
     "COACH": 0,
     "PLAYER": 0,
@@ -537,6 +538,28 @@ def build_nationals(path: Path) -> list[Entity]:
     return out
 
 
+STADIUM_FIELD = re.compile(r",\s*@\s*([^,(#]+)")
+
+
+def build_stadiums(clubs_dir: Path | None, taken: set[str]) -> list[Entity]:
+    """Stadiums named on openfootball's club lines ("Barnsley FC, @ Oakwell, Barnsley"), so
+    that "Oakwell" or "Old Trafford" is read as a place, never as a person. Names that are
+    also a club's alias are left to the club."""
+    if clubs_dir is None:
+        return []
+    names: set[str] = set()
+    for path in sorted(Path(clubs_dir).rglob("*.clubs.txt")):
+        for line in path.read_text(encoding="utf-8-sig").splitlines():
+            if line.lstrip().startswith(("|", "#", "=")):
+                continue
+            match = STADIUM_FIELD.search(line.split("#", 1)[0])
+            if match:
+                name = openfootball.clean(match.group(1))
+                if len(name) >= 4 and fold(name) not in taken:
+                    names.add(name)
+    return [Entity(type="STADIUM", name=name, priority=DEFAULT_PRIORITY["STADIUM"]) for name in sorted(names)]
+
+
 def build_listed(kind: str, key: str, path: Path) -> list[Entity]:
     """Entities of one simple file: `federations.yml` (FEDERATION), `competitions.yml`
     (COMPETITION: never clubs, but recognised so that "Italia" in "Coppa Italia" or
@@ -723,6 +746,8 @@ def build(clubs_dir: Path | None, kb_dir: Path = KB_DIR, warnings: list[str] | N
     entities += nationals
     entities += build_listed("FEDERATION", "federations", kb_dir / "federations.yml")
     entities += build_listed("COMPETITION", "competitions", kb_dir / "competitions.yml")
+    taken = {fold(form) for e in entities for form in (e.name, *e.aliases)}
+    entities += build_stadiums(Path(clubs_dir) if clubs_dir is not None else None, taken)
     entities += build_media(kb_dir / "media.yml")
     entities += build_people(kb_dir / "people.yml")
     return finalise(entities, warnings)
