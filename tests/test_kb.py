@@ -362,3 +362,9 @@ def test_committed_file_is_up_to_date(tmp_path):
     out = tmp_path / "entities.jsonl"
     assert kb.main(["--out", str(out), "--strict"]) == 0
     assert out.read_bytes() == ENTITIES.read_bytes(), "rebuild: python -m pipeline.kb.build"
+
+
+@pytest.mark.parametrize("form, kind", [("Old Trafford", "STADIUM"), ("Anfield", "STADIUM"),
+                                        ("Coppa Italia", "COMPETITION"), ("Champions League", "COMPETITION")])
+def test_real_places_and_competitions_are_not_clubs(surface, form, kind):
+    assert {r["type"] for r in surface[form]} == {kind}
