@@ -222,7 +222,7 @@ class RelationExtractor:
             i -= 1
         before = doc[i].lower_ if i >= 0 else ""
         after = doc[end].lower_ if end < len(doc) else ""
-        nearby = {t.lower_ for t in doc[max(doc[start].sent.start, start - 4): start]}
+        nearby = {t.lower_ for t in doc[max(doc[start].sent.start, start - 6): start]}
         return before in rule.not_after or after in rule.not_before or bool(nearby & rule.not_within)
 
     @staticmethod
@@ -330,10 +330,18 @@ class RelationExtractor:
             if i == current.end or i >= sentence.end:
                 return group
             following = next((e for e in sentence.ents if e.start == i and e.label_ == first.label_), None)
-            if following is None or (following.label_ == "CLUB" and self.attached_to_person(doc, following)):
+            if following is None or (following.label_ == "CLUB" and self.attached_to_person(doc, following)
+                                     and not self.shared_role(doc, first, following)):
                 return group
             group.append(following)
             current = following
+
+    @staticmethod
+    def shared_role(doc: Doc, first: Span, following: Span) -> bool:
+        """"former Bayern Munich and Germany manager": the role word after the last club of a
+        pair joined by "and" belongs to both, so the pair stays together."""
+        between = doc[first.end: following.start]
+        return len(between) == 1 and between[0].lower_ in ("and", "e", "&")
 
     @staticmethod
     def not_head_coach(doc: Doc, start: int, end: int, club: Span) -> bool:
