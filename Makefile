@@ -6,7 +6,6 @@ PY := $(VENV)/bin/python
 IN ?= corpus
 OUT ?= outputs
 SHARED ?= ../shared
-LANG ?= all
 
 .PHONY: extract test evaluate kb train-ner clean help
 
@@ -35,6 +34,17 @@ evaluate: $(VENV)/.installed
 
 kb: $(VENV)/.installed
 	$(PY) -m pipeline.kb.build
+
+# LANG is also the locale variable: only a value given on the command line (or "all")
+# selects languages; anything inherited from the environment means both.
+NER_LANGS := $(if $(filter command line,$(origin LANG)),$(if $(filter all,$(LANG)),en it,$(LANG)),en it)
+NER_ENV := LANG=C.UTF-8 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+train-ner: $(VENV)/.installed
+	@for l in $(NER_LANGS); do \
+	  case $$l in en|it) ;; *) echo "LANG must be en, it or all (got $$l)"; exit 2;; esac; \
+	  $(NER_ENV) $(PY) -m pipeline.train all --lang $$l --data-dir "$(SHARED)/data/ner" --export models/$$l || exit 1; \
+	done
 
 clean:
 	rm -rf $(OUT)/work $(OUT)/*.csv
