@@ -83,6 +83,12 @@ def predicted_entity_spans(entities_csv: Path, articles: set[str]) -> set[tuple[
                 if r["article_id"] in articles and r["type"] in ENTITY_TYPES and r["component"] != "coreference"}
 
 
+def processed_articles(manifest: Path) -> set[str]:
+    """Articles the pipeline annotated: other languages are reported, not annotated."""
+    with manifest.open(encoding="utf-8-sig", newline="") as handle:
+        return {r["article_id"] for r in csv.DictReader(handle) if r["status"] == "ok"}
+
+
 def entity_table(gold: set, predicted: set) -> str:
     """Precision and recall per entity type, exact spans."""
     lines = [f"{'entities':24} {'gold':>5} {'pred':>5} {'tp':>4} {'P':>6} {'R':>6} {'F1':>6}"]
@@ -121,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             print(score(out / "triples.csv", gold, args.shared, args.errors))
             entity_gold = ENTITY_GOLD.get(name)
             if entity_gold and entity_gold.exists():
-                expected = gold_entity_spans(entity_gold, in_dir)
+                annotated = processed_articles(out / "articles.csv")
+                expected = {span for span in gold_entity_spans(entity_gold, in_dir) if span[0] in annotated}
                 found = predicted_entity_spans(out / "entities.csv", {a for a, *_ in expected})
                 print(entity_table(expected, found) + "\n")
             if not args.no_rules:

@@ -43,3 +43,13 @@ def test_entity_gold_offsets_land_on_the_text_after_the_header(tmp_path):
     assert ("a", 22, 27, "CLUB") in spans
     table = entity_table(spans, {("a", 22, 27, "CLUB")})
     assert "CLUB                         1     1    1  1.000  1.000  1.000" in table
+
+
+def test_entity_scores_skip_articles_in_other_languages(tmp_path):
+    from pipeline.evaluate import processed_articles
+    from pipeline.write import write_csv
+
+    manifest = tmp_path / "articles.csv"
+    write_csv(manifest, ["article_id", "status"], [{"article_id": "en/a", "status": "ok"},
+                                                   {"article_id": "other/es", "status": "skipped: unsupported language es"}])
+    assert processed_articles(manifest) == {"en/a"}
