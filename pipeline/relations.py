@@ -56,7 +56,7 @@ YEAR = re.compile(r"^(19[5-9]\d|20[0-4]\d)$")
 SHORT_SPAN = re.compile(r"^(19|20)\d\d[-/–](\d\d|(19|20)\d\d)$")
 PAST_JOB_CUES = {"after", "spell", "spells", "stint", "stints", "years", "seasons", "former", "ex", "previously",
                  "formerly", "dopo", "esperienza", "esperienze", "stagioni", "anni", "reduce", "ex-"}
-LEFT_CUES = {"left", "leaving", "since", "off", "lasciato", "lasciando"}
+LEFT_CUES = {"left", "leaving", "since", "off", "while", "lasciato", "lasciando", "coaches", "manages", "allena", "guida"}
 LINK_CUES = {"orbita", "verso", "direzione", "destinazione", "tentato", "tentata", "corteggiato", "towards",
              "tempted", "linked", "eyeing", "join", "joining", "joined", "approda", "approdare", "sbarcare"}
 COORDINATORS = {",", "and", "e", "ed", "&", "or", "o", "as", "well", "plus", "oltre", "a"}
