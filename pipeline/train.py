@@ -125,6 +125,20 @@ WIKINEURAL_SOURCE = {
 # --------------------------------------------------------------------------- reading
 
 
+def tab_rows(path: Path, columns: int, shape: str) -> Iterator[List[str] | None]:
+    """The tab-separated rows of a file, None for each blank line (a sentence break)."""
+    with open(path, encoding="utf8") as fh:
+        for raw in fh:
+            line = raw.rstrip("\n").rstrip("\r")
+            if not line.strip():
+                yield None
+                continue
+            cols = line.split("\t")
+            if len(cols) < columns:
+                raise ValueError(f"{path}: expected {shape}, got {line!r}")
+            yield cols
+
+
 def read_conllu(path: Path) -> List[List[Sentence]]:
     """Read ``index<TAB>token<TAB>IOB`` data.
 
@@ -133,26 +147,15 @@ def read_conllu(path: Path) -> List[List[Sentence]]:
     """
     docs: List[List[Sentence]] = [[]]
     sent: Sentence = []
-    with open(path, encoding="utf8") as fh:
-        for raw in fh:
-            line = raw.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                if sent:
-                    docs[-1].append(sent)
-                    sent = []
-                continue
-            cols = line.split("\t")
-            if len(cols) < 3:
-                raise ValueError(f"{path}: expected index<TAB>token<TAB>IOB, got {line!r}")
-            token, tag = cols[1], cols[2].strip()
-            if token == "-DOCSTART-":
-                if sent:
-                    docs[-1].append(sent)
-                    sent = []
-                if docs[-1]:
-                    docs.append([])
-                continue
-            sent.append((token, tag))
+    for cols in tab_rows(path, 3, "index<TAB>token<TAB>IOB"):
+        if cols is None or cols[1] == "-DOCSTART-":
+            if sent:
+                docs[-1].append(sent)
+                sent = []
+            if cols is not None and docs[-1]:
+                docs.append([])
+            continue
+        sent.append((cols[1], cols[2].strip()))
     if sent:
         docs[-1].append(sent)
     return [d for d in docs if d]
@@ -162,18 +165,13 @@ def read_tsv(path: Path) -> List[List[Sentence]]:
     """Read KIND ``token<TAB>IOB`` data (blank line between sentences), one document."""
     sents: List[Sentence] = []
     sent: Sentence = []
-    with open(path, encoding="utf8") as fh:
-        for raw in fh:
-            line = raw.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                if sent:
-                    sents.append(sent)
-                    sent = []
-                continue
-            cols = line.split("\t")
-            if len(cols) < 2:
-                raise ValueError(f"{path}: expected token<TAB>IOB, got {line!r}")
-            sent.append((cols[0], cols[-1].strip()))
+    for cols in tab_rows(path, 2, "token<TAB>IOB"):
+        if cols is None:
+            if sent:
+                sents.append(sent)
+                sent = []
+            continue
+        sent.append((cols[0], cols[-1].strip()))
     if sent:
         sents.append(sent)
     return [sents] if sents else []
