@@ -59,6 +59,7 @@ PAST_JOB_CUES = {"after", "spell", "spells", "stint", "stints", "years", "season
 LEFT_CUES = {"left", "leaving", "since", "off", "while", "lasciato", "lasciando", "coaches", "manages", "allena", "guida"}
 LINK_CUES = {"orbita", "verso", "direzione", "destinazione", "tentato", "tentata", "corteggiato", "towards",
              "tempted", "linked", "eyeing", "join", "joining", "joined", "approda", "approdare", "sbarcare"}
+PERIOD_WORDS = {"from", "to", "between", "until", "dal", "al", "fino", "tra", "in", "nel", "the", "season"}
 COORDINATORS = {",", "and", "e", "ed", "&", "or", "o", "as", "well", "plus", "oltre", "a"}
 COORDINATED_OBJECTS = {"former_coach_of", "linked_to", "coach_of"}
 COORDINATED_SUBJECTS = {"linked_to"}
@@ -325,9 +326,12 @@ class RelationExtractor:
         group, current = [first], first
         while True:
             i = current.end
-            while i < sentence.end and doc[i].lower_ in COORDINATORS:
-                i += 1
-            if i == current.end or i >= sentence.end:
+            while i < sentence.end and i - current.end < 8 and (
+                    doc[i].lower_ in COORDINATORS or doc[i].lower_ in PERIOD_WORDS
+                    or YEAR.match(doc[i].text) or doc[i].is_digit or doc[i].text in ("-", "–", "/")):
+                i += 1  # "the Bianconeri from 2011 to 2014, Chelsea, Inter and Tottenham"
+            if i == current.end or i >= sentence.end or not any(
+                    doc[j].lower_ in COORDINATORS for j in range(current.end, i)):
                 return group
             following = next((e for e in sentence.ents if e.start == i and e.label_ == first.label_), None)
             if following is None or (following.label_ == "CLUB" and self.attached_to_person(doc, following)
