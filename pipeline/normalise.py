@@ -380,6 +380,8 @@ class Normaliser:
             return end + 1 < len(doc) and doc[end + 1].ent_type_ == "CLUB"
         if rule.get("before_club") and following.ent_type_ == "CLUB":
             return False  # "l'ex Atalanta", "the former Chelsea boss"
+        if following.lower_ in NOT_NAMES:
+            return following.lower_ in (rule.get("not_before") or [])  # "the Livorno-born manager Italian"
         return following.lower_ in (rule.get("not_before") or []) or following.text[:1].isupper()
 
     def club_described(self, doc: Doc, ordered: list[Span], start: int, end: int) -> Span | None:

@@ -250,7 +250,9 @@ class RelationExtractor:
             return False
         if any(t.lower_ in PAST_CUES for t in left):
             return True
-        right = doc[start: min(sentence.end, start + 10)]
+        right = doc[start: min(sentence.end, start + 16)]
+        if any(t.lower_ in ("stayed", "remained", "rimasto", "rimase", "restò") for t in right):
+            return True  # "... head coach of Cagliari, where he stayed for over two years"
         return len([t for t in right if YEAR.match(t.text)]) >= 2
 
     @staticmethod
@@ -266,7 +268,7 @@ class RelationExtractor:
             return relation, value
         article_year = int((doc.user_data.get("date") or "0")[:4] or 0)
         clause = self.clause(doc, start, start + 1, sentence)
-        nearby = doc[start: min(clause.stop, start + 8)]
+        nearby = doc[start: min(clause.stop, start + 14)]
         years = [int(t.text) for t in nearby
                  if YEAR.match(t.text) and doc[t.i - 1].lower_ in ("in", "nel", "since", "dal")]
         years += [int(t.text[:4]) for t in nearby if SHORT_SPAN.match(t.text) or (  # "the 2014-15 season"
