@@ -24,7 +24,7 @@ from spacy.util import filter_spans
 
 from pipeline.components.persons import NOT_NAMES
 from pipeline.knowledge import Entity, KnowledgeBase, fold, load_kb
-from pipeline.ruleset import context_words, rule_file, role_words
+from pipeline.ruleset import context_words, rule_file, role_words, with_apostrophe_variants
 
 PERSON_LABELS = {"PER", "COACH", "PLAYER", "PRESIDENT", "JOURNALIST"}
 ROLE_FOR_KB_TYPE = {"COACH": "COACH", "PLAYER": "PLAYER", "PRESIDENT": "PRESIDENT",
@@ -85,7 +85,7 @@ class Normaliser:
         self.coref = Matcher(nlp.vocab)
         self.coref_rules = {}
         for rule in rule_file(self.lang, "coref"):
-            self.coref.add(rule["id"], [rule["pattern"]], greedy="LONGEST")
+            self.coref.add(rule["id"], [with_apostrophe_variants(rule["pattern"])], greedy="LONGEST")
             self.coref_rules[rule["id"]] = rule
 
     # -- entry point -------------------------------------------------------------------

@@ -19,7 +19,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 
-from pipeline.ruleset import RuleFileError, context_words, role_words, rule_file
+from pipeline.ruleset import RuleFileError, context_words, role_words, rule_file, with_apostrophe_variants
 
 RELATIONS = {
     # relation: (subject type, object type, kind). state: background facts, no source;
@@ -122,6 +122,7 @@ def compile_rule(raw: dict, path: str) -> Rule:
         if role:
             roles[role] = index
         pattern.append(token)
+    pattern = with_apostrophe_variants(pattern)
     if not pattern:
         raise RuleFileError(f"{path}: rule {rule_id}: empty pattern")
     return Rule(id=rule_id, relation=raw["relation"], pattern=pattern, roles=roles,
@@ -148,7 +149,7 @@ def load_rules(lang: str) -> list[Rule]:
 def cue_matcher(nlp: Language, entries: list[dict]) -> Matcher:
     matcher = Matcher(nlp.vocab)
     for entry in entries:
-        matcher.add(entry["id"], [entry["pattern"]])
+        matcher.add(entry["id"], [with_apostrophe_variants(entry["pattern"])])
     return matcher
 
 
@@ -171,7 +172,7 @@ class RelationExtractor:
         for entry in attribution:
             pattern = [dict(t) for t in entry["pattern"]]
             self.attribution_roles[entry["id"]] = [i for i, t in enumerate(pattern) if t.pop("role", None)]
-            self.attribution.add(entry["id"], [pattern], greedy="LONGEST")
+            self.attribution.add(entry["id"], [with_apostrophe_variants(pattern)], greedy="LONGEST")
 
     # -- entry point --------------------------------------------------------------------
     def __call__(self, doc: Doc) -> list[Triple]:

@@ -57,3 +57,23 @@ def context_words(lang: str) -> dict[str, set[str]]:
     data = rule_file(lang, "roles")
     return {key[: -len("_CONTEXT")].lower(): {str(w).lower() for w in words}
             for key, words in data.items() if key.endswith("_CONTEXT")}
+
+
+APOSTROPHES = ("'", "’")
+
+
+def with_apostrophe_variants(pattern: list[dict]) -> list[dict]:
+    """Let a rule written with ' also match the typographic ’ ("l'Atalanta", "l’Atalanta")."""
+    return [{key: _variants(value) if key in ("LOWER", "ORTH", "TEXT", "LEMMA", "NORM") else value
+             for key, value in token.items()} for token in pattern]
+
+
+def _variants(value):
+    if isinstance(value, str) and "'" in value:
+        return {"IN": [value, value.replace("'", "’")]}
+    if isinstance(value, dict):
+        return {op: ([w for item in words for w in ((item, item.replace("'", "’")) if isinstance(item, str)
+                                                     and "'" in item else (item,))]
+                     if op in ("IN", "NOT_IN") and isinstance(words, list) else words)
+                for op, words in value.items()}
+    return value

@@ -66,3 +66,19 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
     bad.write_text("- id: x\n  pattern: [{LOWER: sack}\n")
     with pytest.raises(RuleFileError, match=r"bad.yml:\d+"):
         load_yaml(bad)
+
+
+def test_rules_written_with_a_straight_apostrophe_match_the_typographic_one():
+    from pipeline.ruleset import with_apostrophe_variants
+
+    pattern = with_apostrophe_variants([{"LOWER": "l'"}, {"LOWER": {"IN": ["dell'", "del"]}}, {"IS_TITLE": True}])
+    assert pattern[0] == {"LOWER": {"IN": ["l'", "l’"]}}
+    assert set(pattern[1]["LOWER"]["IN"]) == {"dell'", "dell’", "del"}
+    assert pattern[2] == {"IS_TITLE": True}
+
+
+def test_italian_typographic_apostrophes_in_real_text(pipelines):
+    nlp, normaliser, extractor = pipelines["it"]
+    doc = normaliser(nlp("Gian Piero Gasperini saluta l’Atalanta dopo nove stagioni."))
+    fired = {doc.vocab.strings[m] for m, _, _ in extractor.matcher(doc)}
+    assert "it.leaves.saluta" in fired
