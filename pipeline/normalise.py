@@ -441,7 +441,14 @@ class Normaliser:
         sentence = doc[start].sent
         same = [s for s in ordered if sentence.start <= s.start and s.end <= start and s.label_ in wanted
                 and not (s.end < len(doc) and doc[s.end].text in ("'s", "’s"))]
-        if same and not outside_sentence:
+        if outside_sentence:
+            # "Frank is set to replace him": never the sentence's subject, but "United set their
+            # sights on Amorim ... to bring him in" may name him earlier in the sentence
+            first = next((s for s in ordered if sentence.start <= s.start), None)
+            others = [s for s in same if s is not first]
+            if others:
+                return others[-1]
+        elif same:
             return same[0]  # the sentence's subject: "Maresca worked as Guardiola's assistant ... he"
         previous = [s for s in ordered if s.end <= sentence.start and s.label_ in wanted]
         if previous:

@@ -56,6 +56,9 @@ YEAR = re.compile(r"^(19[5-9]\d|20[0-4]\d)$")
 SHORT_SPAN = re.compile(r"^(19|20)\d\d[-/–](\d\d|(19|20)\d\d)$")
 PAST_JOB_CUES = {"after", "spell", "spells", "stint", "stints", "years", "seasons", "former", "ex", "previously",
                  "formerly", "dopo", "esperienza", "esperienze", "stagioni", "anni", "reduce", "ex-"}
+JOB_PREPOSITIONS = {"at", "with", "of", "in", "for", "from", "con", "al", "alla", "all'", "all’", "allo", "del",
+                    "della", "dell'", "dell’", "dello", "dal", "dalla", "nel", "nella", "a", "in", "left", "leaving",
+                    "lasciato", "former", "ex", "coaches", "manages"}
 LEFT_CUES = {"left", "leaving", "since", "off", "while", "lasciato", "lasciando", "coaches", "manages", "allena", "guida"}
 LINK_CUES = {"orbita", "verso", "direzione", "destinazione", "tentato", "tentata", "corteggiato", "towards",
              "tempted", "linked", "eyeing", "join", "joining", "joined", "approda", "approdare", "sbarcare"}
@@ -452,7 +455,10 @@ class RelationExtractor:
         club a candidate is linked with ("since he left PSG", "fresh off of Chelsea")."""
         window = doc[max(club.sent.start, club.start - 6): club.start]
         cues = PAST_JOB_CUES | LEFT_CUES if relation == "linked_to" else PAST_JOB_CUES
-        return any(t.lower_ in cues for t in window)
+        introduced = club.start > 0 and (doc[club.start - 1].lower_ in JOB_PREPOSITIONS or (
+            club.start > 1 and doc[club.start - 1].lower_ in ("the", "il", "la", "lo", "l'", "l’")
+            and doc[club.start - 2].lower_ in JOB_PREPOSITIONS))
+        return introduced and any(t.lower_ in cues for t in window)
 
     def by_market_context(self, doc, relation, subjects, objects, sentence):
         """A person of unknown role is a player in talk of the transfer market and a coach
