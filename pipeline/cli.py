@@ -2,29 +2,54 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from pipeline import stages
-from pipeline.ingest import DEFAULT_MAX_BYTES
+from pipeline.annotate import ModelLoadError
+from pipeline.ingest import DEFAULT_MAX_BYTES, DEFAULT_MAX_CHARS
 from pipeline.knowledge import KnowledgeBaseError
 from pipeline.ruleset import RuleFileError
+from pipeline.write import recover
 
 DEFAULT_IN = Path("corpus")
 DEFAULT_OUT = Path("outputs")
 
+EXIT_OK, EXIT_SOME_FAILED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_CODES = """exit status:
+  0    done; every article processed or skipped with its reason (see articles.csv)
+  1    done, outputs written, but some article failed (status "failed: ..." in articles.csv)
+  2    nothing written: usage error, missing or empty input folder, OUT not writable,
+       malformed rule or knowledge-base file (named with its line), missing stage input
+  130  interrupted (Ctrl-C or SIGTERM): the previous outputs in OUT are left as they were"""
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="calcio-triples", description=__doc__)
+    top = argparse.ArgumentParser(prog="calcio-triples", description=__doc__, epilog=EXIT_CODES,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = top.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str, needs_in: bool = False) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         if needs_in:
             sub.add_argument("--in", dest="in_dir", type=Path, default=DEFAULT_IN,
                              help="folder of .txt articles, searched recursively (default: corpus)")
-            sub.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES,
-                             help="skip files larger than this (default: %(default)s)")
+            sub.add_argument("--max-bytes", type=positive_int, default=DEFAULT_MAX_BYTES,
+                             help="skip files larger than this many bytes, unread (default: %(default)s)")
+            sub.add_argument("--max-chars", type=positive_int, default=DEFAULT_MAX_CHARS,
+                             help="skip articles whose text is longer than this many characters "
+                                  "(default: %(default)s)")
         sub.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: outputs)")
         return sub
 
@@ -45,17 +70,21 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status (EXIT_CODES)."""
     args = parser().parse_args(argv)
     models = {"en": getattr(args, "model_en", None), "it": getattr(args, "model_it", None)}
     try:
         if args.command == "extract":
-            with progress_bar() as progress:
+            with terminate_as_interrupt(), progress_bar() as progress:
                 summary = stages.run_extract(args.in_dir, args.out, models, not args.no_bom, args.max_bytes,
-                                             per_article=args.per_article, progress=progress)
+                                             per_article=args.per_article, progress=progress,
+                                             max_chars=args.max_chars)
             print_summary(summary, args.out, args.per_article)
-            return 1 if any(status.startswith("failed") for _, status in summary["skipped"]) else 0
+            failed = any(status.startswith("failed") for _, status in summary["skipped"])
+            return EXIT_SOME_FAILED if failed else EXIT_OK
+        recover(args.out)  # finish what an interrupted run left half published
         if args.command == "ingest":
-            stages.run_ingest(args.in_dir, args.out, args.max_bytes)
+            stages.run_ingest(args.in_dir, args.out, args.max_bytes, args.max_chars)
         elif args.command == "annotate":
             stages.run_annotate(args.out, models)
         elif args.command == "normalise":
@@ -64,13 +93,43 @@ def main(argv: list[str] | None = None) -> int:
             stages.run_relations(args.out)
         elif args.command == "write":
             stages.run_write(args.out, not args.no_bom, per_article=args.per_article)
-    except (stages.StageError, RuleFileError, KnowledgeBaseError) as error:
+    except (stages.StageError, RuleFileError, KnowledgeBaseError, ModelLoadError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    except PermissionError as error:
-        print(f"error: cannot write {error.filename}: permission denied", file=sys.stderr)
-        return 2
-    return 0
+        return EXIT_ERROR
+    except OSError as error:  # OUT is a file, read-only, on a full disk...
+        print(f"error: {os_error_message(error, args.out)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: the previous outputs are left as they were", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def os_error_message(error: OSError, out: Path) -> str:
+    reason = error.strerror or str(error)
+    if not error.filename:
+        return f"cannot write the outputs under {out}: {reason}"
+    where = Path(error.filename)
+    if where == out or where.is_relative_to(out) or out.is_relative_to(where):
+        return f"cannot write the outputs under {out}: {where}: {reason}"
+    return f"{where}: {reason}"
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (a plain `kill`, a process manager stopping us) cleans up like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class progress_bar:
@@ -114,7 +173,7 @@ def one_line(text: str) -> str:
 def print_summary(summary: dict, out: Path, per_article: bool = False) -> None:
     """One line: articles read, per language, skipped with reasons, triples written, where."""
     per_language = ", ".join(f"{lang} {n}" for lang, n in summary["annotated"].items())
-    skipped = summary["skipped"]
+    skipped = sorted(summary["skipped"], key=lambda item: not item[1].startswith("failed"))  # failures first
     reasons = "; ".join(f"{one_line(aid)}: {one_line(status)}" for aid, status in skipped[:5])
     more = f" (+{len(skipped) - 5} more)" if len(skipped) > 5 else ""
     beside = "summary.csv, report.html" + (", articles/" if per_article else "")

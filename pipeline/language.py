@@ -26,7 +26,7 @@ def detect(text: str) -> tuple[str, float]:
         return "", 0.0
     try:
         best = detect_langs(sample)[0]
-    except LangDetectException:
+    except (LangDetectException, IndexError, ValueError):  # no usable features in the sample
         return "", 0.0
     return best.lang, round(best.prob, 4)
 

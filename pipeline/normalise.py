@@ -17,11 +17,11 @@ import re
 from collections import Counter, defaultdict
 
 from spacy.language import Language
-from spacy.lookups import load_lookups
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
+from pipeline.components.lemmas import lemma_table
 from pipeline.components.persons import NOT_NAMES
 from pipeline.knowledge import Entity, KnowledgeBase, fold, load_kb
 from pipeline.ruleset import context_words, rule_file, role_words, with_apostrophe_variants
@@ -81,7 +81,7 @@ class Normaliser:
         self.kb = kb or load_kb()
         self.roles = role_words(self.lang)
         self.opponent_words = context_words(self.lang)["opponent"]
-        self.dictionary = load_lookups(self.lang, ["lemma_lookup"]).get_table("lemma_lookup")
+        self.dictionary = lemma_table(self.lang)
         self.coref = Matcher(nlp.vocab)
         self.coref_rules = {}
         for rule in rule_file(self.lang, "coref"):
@@ -442,10 +442,9 @@ class Normaliser:
         same = [s for s in ordered if sentence.start <= s.start and s.end <= start and s.label_ in wanted
                 and not (s.end < len(doc) and doc[s.end].text in ("'s", "’s"))]
         if outside_sentence:
-            # "Frank is set to replace him": never the sentence's subject, but "United set their
-            # sights on Amorim ... to bring him in" may name him earlier in the sentence
-            first = next((s for s in ordered if sentence.start <= s.start), None)
-            others = [s for s in same if s is not first]
+            # "Frank is set to replace him": never the subject of its own clause, but "United
+            # set their sights on Amorim and ... to bring him in" may name him further back
+            others = [s for s in same if start - s.end > 6]
             if others:
                 return others[-1]
         elif same:

@@ -12,6 +12,7 @@ the paragraph until another source is named.
 """
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 
@@ -680,7 +681,13 @@ class RelationExtractor:
 
     @staticmethod
     def paragraph_of(doc: Doc, sentence: Span) -> int:
-        return doc.text.count("\n\n", 0, sentence.start_char) + doc.text.count("\n \n", 0, sentence.start_char)
+        """The paragraph a sentence is in: blank lines before it (computed once per doc)."""
+        breaks = doc.user_data.get("_paragraph_breaks")
+        if breaks is None:
+            text = doc.text
+            breaks = [m.start() for m in re.finditer(r"\n[ \t]*\n", text)]
+            doc.user_data["_paragraph_breaks"] = breaks
+        return bisect.bisect_left(breaks, sentence.start_char)
 
 
 IMPLIED = {

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -170,3 +172,160 @@ def write_per_article(root: Path, columns: list[str], rows: Iterable[dict], arti
             if file_name.endswith(".csv") and not path.is_symlink() and path.resolve() not in keep:
                 path.unlink()
     return written, sorted(rejected)
+
+
+# ---------------------------------------------------------------------------------------
+# Publishing a run. Every output of a run is written into a staging folder inside OUT
+# (`OUT/.run-<pid>/`) and only when all of them are complete does the staging folder
+# become `OUT/.pending/` (one atomic rename: the commit point). Its files are then moved
+# over the old ones, each with an atomic rename, and `.pending/` is removed. A run killed
+# before the commit leaves the previous outputs untouched (its staging folder is removed
+# by the next run); one killed during the moves leaves `.pending/`, which the next command
+# on OUT finishes first. So triples.csv is never truncated, and never from another run
+# than articles.csv and entities.csv once a command has started on OUT.
+
+STAGING_PREFIX = ".run-"
+PENDING = ".pending"
+PUBLISH_PLAN = ".publish.json"
+STALE_TMP = re.compile(r"\A\..+\.(\d+)\.tmp\Z")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill would terminate it: never guess there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def recover(out: Path) -> None:
+    """Finish a publication a killed run left half done; drop what dead runs left behind."""
+    out = Path(out)
+    if not out.is_dir():
+        return
+    pending = out / PENDING
+    if pending.is_dir() and not pending.is_symlink():
+        finish_publish(out)
+    elif pending.is_symlink() or pending.exists():  # not something a run of ours made
+        pending.unlink()
+    for child in out.iterdir():
+        name = child.name
+        if name.startswith(STAGING_PREFIX) and name[len(STAGING_PREFIX):].isdigit() and not child.is_symlink() \
+                and child.is_dir() and not _pid_alive(int(name[len(STAGING_PREFIX):])):
+            shutil.rmtree(child, ignore_errors=True)
+    for folder in (out, out / "work"):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        for child in folder.iterdir():
+            match = STALE_TMP.match(child.name)
+            if match and child.is_file() and not child.is_symlink() and not _pid_alive(int(match.group(1))):
+                child.unlink(missing_ok=True)
+
+
+def start_staging(out: Path) -> Path:
+    """A fresh, empty staging folder inside OUT (created if missing); raises OSError when
+    OUT cannot be written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    recover(out)
+    staging = out / f"{STAGING_PREFIX}{os.getpid()}"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    return staging
+
+
+def stale_files(out: Path, patterns: Iterable[str], keep: Iterable[str]) -> list[str]:
+    """Files under OUT matching the patterns that are not in keep: outputs of an earlier
+    run the new one does not produce. A pattern is `folder/name-glob` or
+    `folder/**/name-glob` (any depth); links, and folders reached through links, are skipped."""
+    from fnmatch import fnmatchcase
+
+    keep = set(keep)
+    found = set()
+    for pattern in patterns:
+        folder, _, name_glob = pattern.rpartition("/")
+        recursive = folder.endswith("/**") or folder == "**"
+        folder = folder[: -len("**")].rstrip("/") if recursive else folder
+        base = Path(out) / folder if folder else Path(out)
+        if not base.is_dir() or base.is_symlink():
+            continue
+        for current, dirs, files in os.walk(base, followlinks=False):
+            for name in files:
+                path = Path(current) / name
+                relative = path.relative_to(out).as_posix()
+                if fnmatchcase(name, name_glob) and not path.is_symlink() and relative not in keep:
+                    found.add(relative)
+            if not recursive:
+                break
+    return sorted(found)
+
+
+def staged_files(staging: Path) -> list[str]:
+    return sorted(p.relative_to(staging).as_posix() for p in Path(staging).rglob("*")
+                  if p.is_file() and p.name != PUBLISH_PLAN)
+
+
+def publish(staging: Path, out: Path, stale_patterns: Iterable[str] = ()) -> list[str]:
+    """Move every file of the staging folder to the same place in OUT (see above); files
+    of OUT matching stale_patterns that the run did not produce are removed. Returns the
+    files that could not be placed (their folder in OUT leads outside it)."""
+    staging, out = Path(staging), Path(out)
+    files = staged_files(staging)
+    plan = {"files": files, "remove": stale_files(out, stale_patterns, files)}
+    atomic_write(staging / PUBLISH_PLAN, json.dumps(plan, ensure_ascii=False, sort_keys=True))
+    if (out / PENDING).exists():
+        finish_publish(out)
+    staging.rename(out / PENDING)  # the commit point
+    return finish_publish(out)
+
+
+def _stays_inside(folder: Path, root: Path) -> bool:
+    """True when folder, and whatever part of it exists already, resolves inside root (so
+    creating it cannot create anything elsewhere through a link)."""
+    existing = folder
+    while not existing.exists() and not existing.is_symlink() and existing != existing.parent:
+        existing = existing.parent
+    return existing.resolve().is_relative_to(root) and folder.resolve().is_relative_to(root)
+
+
+def finish_publish(out: Path) -> list[str]:
+    """Carry out OUT/.pending/: move its files into OUT, remove stale ones, drop it."""
+    out = Path(out)
+    pending = out / PENDING
+    root = out.resolve()
+    try:
+        plan = json.loads((pending / PUBLISH_PLAN).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # not a folder we made whole: nothing to carry out
+        shutil.rmtree(pending, ignore_errors=True)
+        return []
+    refused, errors = [], []
+    for relative in plan["files"]:
+        source = pending / relative
+        if not source.is_file():
+            continue  # moved before an interruption
+        target = out / relative
+        try:
+            if not _stays_inside(target.parent, root):  # a linked folder leading out of OUT
+                refused.append(relative)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+        except FileNotFoundError:
+            continue  # moved meanwhile by another command finishing the same publication
+        except OSError as error:
+            errors.append(f"{target}: {error.strerror or error}")
+    for relative in plan["remove"]:
+        path = out / relative
+        if path.is_file() and not path.is_symlink() and path.parent.resolve().is_relative_to(root):
+            path.unlink(missing_ok=True)
+    shutil.rmtree(pending, ignore_errors=True)
+    if errors:
+        raise OSError(f"some outputs could not be written: {'; '.join(errors)}")
+    return refused

@@ -76,12 +76,21 @@ def test_manifest_lists_every_file_with_its_status(run):
     assert not any(r["article_id"] == "es" for r in read(out / "triples.csv"))
 
 
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def test_same_input_gives_byte_identical_output(run, tmp_path):
+    """Every file of a second run (CSVs, report.html, the work files) equals the first, byte for byte."""
     root, out = run
     again = tmp_path / "again"
     assert main(["extract", "--in", str(root), "--out", str(again)]) == 0
-    for name in ("triples.csv", "entities.csv", "articles.csv"):
-        assert (out / name).read_bytes() == (again / name).read_bytes()
+    first, second = tree(out), tree(again)
+    assert {"triples.csv", "entities.csv", "articles.csv", "summary.csv", "report.html",
+            "work/articles.jsonl", "work/triples.jsonl"} <= set(first)
+    assert sorted(first) == sorted(second)
+    for name in first:
+        assert first[name] == second[name], name
 
 
 def test_relations_stage_reruns_alone(run, tmp_path):
@@ -97,4 +106,14 @@ def test_relations_stage_reruns_alone(run, tmp_path):
 def test_missing_input_folder_is_a_clear_error(tmp_path, capsys):
     assert main(["extract", "--in", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert not (tmp_path / "o" / "triples.csv").exists()
+    assert not (tmp_path / "o").exists()
+
+
+def test_help_documents_the_exit_codes(capsys):
+    for argv in (["--help"], ["extract", "--help"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+        assert "exit status" in text and "130" in text
+        assert all(f"\n  {code} " in text for code in (0, 1, 2))

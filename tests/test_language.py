@@ -23,3 +23,21 @@ def test_other_languages_are_reported_as_unsupported():
 def test_too_little_text_is_undetermined():
     article = assign_language(Article(article_id="x", path="x.txt", text="3-1 !!"))
     assert article.status == "skipped: language undetermined"
+
+
+MIXED = ("Tottenham have sacked their manager after a run of five defeats. Il Torino ha deciso di "
+         "esonerare l'allenatore dopo la sconfitta di ieri e la società valuta i sostituti.")
+
+
+def test_mixed_english_and_italian_goes_to_one_supported_pipeline():
+    article = assign_language(Article(article_id="mix", path="mix.txt", text=MIXED))
+    assert article.ok and article.language in ("en", "it") and article.language_prob >= 0.6
+    again = assign_language(Article(article_id="mix", path="mix.txt", text=MIXED))
+    assert (again.language, again.language_prob) == (article.language, article.language_prob)
+
+
+def test_garbage_emoji_and_other_scripts_never_raise():
+    for text in ("⚽⚽⚽ 🏆🏆 !!! 2-1 90+3'", "\u200b" * 50, "Ⅻ" * 40, "Россия обыграла Испанию в финале " * 3,
+                 "ここで監督が解任された。" * 5, "a" * 5000, "http://x.y/" * 30):
+        article = assign_language(Article(article_id="x", path="x.txt", text=text))
+        assert article.status == "ok" and article.language in ("en", "it") or article.status.startswith("skipped: ")

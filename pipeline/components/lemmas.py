@@ -4,14 +4,22 @@ spaCy's lookup lemmatizer is case-sensitive, so a sentence-initial "Sacked" keep
 form; rules are written on lower-case lemmas, so this component always lowercases.
 """
 
+from functools import lru_cache
+
 from spacy.language import Language
-from spacy.lookups import load_lookups
+from spacy.lookups import Table, load_lookups
 from spacy.tokens import Doc
+
+
+@lru_cache(maxsize=4)
+def lemma_table(lang: str) -> Table:
+    """spacy-lookups-data's lemma table for a language, loaded once per process."""
+    return load_lookups(lang, ["lemma_lookup"]).get_table("lemma_lookup")
 
 
 class LookupLemmatizer:
     def __init__(self, lang: str):
-        self.table = load_lookups(lang, ["lemma_lookup"]).get_table("lemma_lookup")
+        self.table = lemma_table(lang)
 
     def __call__(self, doc: Doc) -> Doc:
         for token in doc:
