@@ -19,7 +19,6 @@ from collections import Counter, defaultdict
 from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
-from spacy.util import filter_spans
 
 from pipeline.components.lemmas import lemma_table
 from pipeline.components.persons import NOT_NAMES

@@ -2,7 +2,7 @@
 import pytest
 
 from pipeline.relations import RELATIONS, load_rules
-from pipeline.ruleset import RuleFileError, load_yaml, rule_file, RULES_DIR
+from pipeline.ruleset import RuleFileError, load_yaml, rule_file
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ the committed NER models (skipped when models/<lang> is missing)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
