@@ -130,6 +130,7 @@ class KnowledgeBase:
 def parse_entity(line: str, path: Path, number: int) -> Entity:
     try:
         row = json.loads(line)
+        check_entry(row)
         return Entity(
             id=row["id"], type=row["type"], name=row["name"],
             aliases=tuple(row.get("aliases", [])), aliases_ci=tuple(row.get("aliases_ci", [])),
@@ -141,6 +142,19 @@ def parse_entity(line: str, path: Path, number: int) -> Entity:
         )
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise KnowledgeBaseError(f"{path}:{number}: bad KB entry: {error}") from None
+
+
+def check_entry(row) -> None:
+    """Names are strings and alias fields lists of strings ("aliases": "Juve" is an error)."""
+    if not isinstance(row, dict):
+        raise ValueError("expected a JSON object")
+    for key in ("id", "type", "name"):
+        if not isinstance(row.get(key), str) or not row[key].strip():
+            raise ValueError(f"{key!r} must be a non-empty string")
+    for key in ("aliases", "aliases_ci", "context_aliases"):
+        value = row.get(key, [])
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            raise ValueError(f"{key!r} must be a list of strings")
 
 
 def load_kb(path: Path | None = None) -> KnowledgeBase:

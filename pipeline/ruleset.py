@@ -33,6 +33,8 @@ def load_yaml(path: Path):
             return yaml.load(handle, Loader=RuleLoader)
     except FileNotFoundError:
         raise RuleFileError(f"{path}: rule file missing") from None
+    except UnicodeDecodeError as error:
+        raise RuleFileError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
