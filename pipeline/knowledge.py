@@ -100,7 +100,12 @@ class KnowledgeBase:
         return self.entities[ids[0]] if len(ids) == 1 else None
 
     def ruler_patterns(self) -> list[dict]:
-        """EntityRuler patterns: one per alias; the id lists every entity the alias may name."""
+        """EntityRuler patterns: one per alias; the id lists every entity the alias may name.
+        Built once per KB (the config check and each language's pipeline share them)."""
+        return self._ruler_patterns
+
+    @cached_property
+    def _ruler_patterns(self) -> list[dict]:
         patterns = []
         for attr, field_name in (("ORTH", "aliases"), ("LOWER", "aliases_ci")):
             by_text: dict[str, set[str]] = defaultdict(set)

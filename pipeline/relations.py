@@ -370,7 +370,8 @@ class RelationExtractor:
                              many=rule.many == role, relation=rule.relation)
         if found:
             return found, "nearest"
-        clause = doc[self.clause(doc, start, end, sentence).start: self.clause(doc, start, end, sentence).stop]
+        bounds = self.clause(doc, start, end, sentence)
+        clause = doc[bounds.start: bounds.stop]
         if wanted == "COACH" and spec.get("fallback", True) and not self.names_someone(clause):
             topic = self.topic(doc, sentence)
             return ([topic], "topic") if topic is not None else ([], "nearest")
@@ -523,11 +524,7 @@ class RelationExtractor:
         before = [e for e in doc.ents if e.label_ == "CLUB" and e.end <= sentence.start
                   and not self.opponent(doc, e) and not self.attached_to_person(doc, e)
                   and not self.past_job(doc, e)]
-        if not before:
-            return None
-        last_sentence = before[-1].sent
-        gap = sum(1 for s in doc.sents if last_sentence.start < s.start <= sentence.start and s.text.strip())
-        return next(e for e in before if e.sent.start == last_sentence.start) if gap <= 2 else None
+        return self.subject_of_last_sentence(doc, before, sentence, max_gap=2)
 
     @staticmethod
     def salient_club(doc: Doc, sentence: Span) -> Span | None:
@@ -552,13 +549,17 @@ class RelationExtractor:
         """The coach a sentence without one is about: the first coach of the last sentence
         (within three) that named one, its likely subject."""
         before = [e for e in doc.ents if e.end <= sentence.start and e.label_ == "COACH"]
+        return self.subject_of_last_sentence(doc, before, sentence, max_gap=3)
+
+    @staticmethod
+    def subject_of_last_sentence(doc: Doc, before: list[Span], sentence: Span, max_gap: int) -> Span | None:
+        """The first of `before` in the last sentence holding one, if that sentence is at most
+        `max_gap` non-blank sentences back: the likely subject the text is still about."""
         if not before:
             return None
         last_sentence = before[-1].sent
         gap = sum(1 for s in doc.sents if last_sentence.start < s.start <= sentence.start and s.text.strip())
-        if gap > 3:
-            return None
-        return next(e for e in before if e.sent.start == last_sentence.start)
+        return next(e for e in before if e.sent.start == last_sentence.start) if gap <= max_gap else None
 
     # -- values -----------------------------------------------------------------------
     def value(self, doc: Doc, rule: Rule, start: int, end: int, sentence: Span) -> str:
