@@ -1,19 +1,18 @@
-"""Stage 3: run the spaCy pipeline of each article's language and save the docs (DocBin).
+"""Stage 3: run the spaCy pipeline of each article's language.
 
-Stage 4 (normalise) runs here too, as a second pass over the saved docs, so a change
-to the KB or the coreference rules re-runs normalise without re-running the NER.
+The docs are saved per article (DocBin bytes) in OUT/work/cache by the stages module, so
+a change to the KB, the coreference rules or the relation rules re-runs the later stages
+without re-running the NER.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from spacy.tokens import Doc, DocBin
 from spacy.language import Language
+from spacy.tokens import Doc
 
 from pipeline.ingest import Article
 from pipeline.knowledge import KnowledgeBaseError
-from pipeline.language import SUPPORTED
 from pipeline.nlp import build_nlp
 from pipeline.ruleset import RuleFileError
 
@@ -54,25 +53,6 @@ def annotate(nlp: Language, articles: Iterable[Article], on_error: OnError | Non
             yield doc
 
 
-def save_docs(docs: Iterable[Doc], path: Path) -> int:
-    doc_bin = DocBin(store_user_data=True)
-    count = 0
-    for doc in docs:
-        doc_bin.add(doc)
-        count += 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    doc_bin.to_disk(tmp)
-    tmp.replace(path)
-    return count
-
-
-def load_docs(nlp: Language, path: Path) -> Iterator[Doc]:
-    if not path.exists():
-        return iter(())
-    return DocBin().from_disk(path).get_docs(nlp.vocab)
-
-
 def load_pipeline(lang: str, model: str | None) -> Language:
     """build_nlp, with a load failure turned into one clear ModelLoadError."""
     try:
@@ -81,19 +61,3 @@ def load_pipeline(lang: str, model: str | None) -> Language:
         raise
     except (OSError, ValueError, ImportError, KeyError) as error:
         raise ModelLoadError(f"cannot build the {lang} pipeline (model {model or 'default'}): {error}") from None
-
-
-def annotate_all(articles: list[Article], work: Path, models: dict[str, str | None],
-                 on_error: OnError | None = None) -> dict[str, int]:
-    """Annotate the ok articles of each supported language into work/annotated-<lang>.spacy."""
-    counts = {}
-    for lang in SUPPORTED:
-        chosen = [a for a in articles if a.ok and a.language == lang]
-        path = work / f"annotated-{lang}.spacy"
-        if not chosen:
-            path.unlink(missing_ok=True)
-            counts[lang] = 0
-            continue
-        nlp = load_pipeline(lang, models.get(lang))
-        counts[lang] = save_docs(annotate(nlp, chosen, on_error), path)
-    return counts

@@ -59,6 +59,12 @@ def parser() -> argparse.ArgumentParser:
     command("normalise", "canonical names, coreference and roles; writes entities.csv")
     command("relations", "apply the relation, status and attribution rules")
     write = command("write", "write triples.csv, articles.csv, summary.csv and report.html")
+    extract.add_argument("--workers", type=positive_int, default=1,
+                         help="processes (or Dask workers) running the NLP stages (default: 1)")
+    extract.add_argument("--engine", choices=("local", "dask"), default="local",
+                         help="local: this machine's processes; dask: Dask workers (default: local)")
+    extract.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                         help="with --engine dask: an existing Dask scheduler (default: a local cluster)")
     for sub in (extract, annotate):
         sub.add_argument("--model-en", help="spaCy pipeline (path or package) for English NER")
         sub.add_argument("--model-it", help="spaCy pipeline (path or package) for Italian NER")
@@ -78,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             with terminate_as_interrupt(), progress_bar() as progress:
                 summary = stages.run_extract(args.in_dir, args.out, models, not args.no_bom, args.max_bytes,
                                              per_article=args.per_article, progress=progress,
-                                             max_chars=args.max_chars)
+                                             max_chars=args.max_chars, workers=args.workers,
+                                             engine=args.engine, scheduler=args.scheduler)
             print_summary(summary, args.out, args.per_article)
             failed = any(status.startswith("failed") for _, status in summary["skipped"])
             return EXIT_SOME_FAILED if failed else EXIT_OK

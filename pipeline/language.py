@@ -6,7 +6,11 @@ English or Italian pipeline.
 """
 from __future__ import annotations
 
-from langdetect import DetectorFactory, detect_langs
+import os
+import signal
+import threading
+
+from langdetect import DetectorFactory, detect_langs, detector_factory
 from langdetect.lang_detect_exception import LangDetectException
 
 from pipeline.ingest import Article
@@ -19,8 +23,42 @@ MIN_PROBABILITY = 0.60
 DetectorFactory.seed = 0
 
 
+def load_profiles() -> None:
+    """Load langdetect's language profiles once, holding back Ctrl-C and SIGTERM.
+
+    langdetect turns any exception raised while it reads its profiles, KeyboardInterrupt
+    included, into a LangDetectException and keeps the half-loaded set, after which it
+    answers with whatever languages it had loaded. A signal that comes meanwhile is
+    recorded and sent again once the profiles are in, as a normal interruption.
+    """
+    if detector_factory._factory is not None:
+        return
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main thread
+        init_profiles()
+        return
+    caught: list[int] = []
+    previous = {number: signal.signal(number, lambda signum, frame: caught.append(signum))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        init_profiles()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    for number in caught[:1]:
+        os.kill(os.getpid(), number)
+
+
+def init_profiles() -> None:
+    try:
+        detector_factory.init_factory()
+    except LangDetectException:
+        detector_factory._factory = None  # never keep a half-loaded set
+        raise
+
+
 def detect(text: str) -> tuple[str, float]:
     """Return (language code, probability); ('', 0.0) when there is too little text."""
+    load_profiles()
     sample = text[:SAMPLE_CHARS]
     if sum(ch.isalpha() for ch in sample) < MIN_LETTERS:
         return "", 0.0

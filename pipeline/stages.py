@@ -13,17 +13,20 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import asdict
+import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import spacy
 
-from pipeline.annotate import annotate_all, load_docs, save_docs
+from pipeline.cache import StageCache, article_key, chained_key, get_json, model_digest, put_json, stage_fingerprint
+from pipeline.engine import Item, Job, Outcome, bytes_doc, make_engine, run_ordered
 from pipeline.ingest import Article, find_articles, ingest, DEFAULT_MAX_BYTES, DEFAULT_MAX_CHARS
 from pipeline.knowledge import KB_FILE, KnowledgeBaseError, load_kb
 from pipeline.language import SUPPORTED, assign_language
-from pipeline.normalise import Normaliser, mention_rows
-from pipeline.relations import RelationExtractor, Triple, merge
+from pipeline.nlp import model_setting
+from pipeline.relations import RelationExtractor
 from pipeline.report import render_report
 from pipeline.ruleset import RULES_DIR, RuleFileError, rule_file
 from pipeline.summary import SUMMARY_COLUMNS, summarise
@@ -40,8 +43,8 @@ RULE_FILES = ("relations", "status", "attribution", "coref", "roles")
 FAILURE_STAGES = ("annotate", "normalise", "relations")
 # What a run owns under OUT/work: files of an earlier run it did not produce again (an
 # Italian DocBin when no Italian article is left) are removed when it is published.
-WORK_FILES = ("work/articles.jsonl", "work/triples.jsonl", "work/failures*.jsonl",
-              "work/annotated-*.spacy", "work/normalised-*.spacy")
+WORK_FILES = ("work/articles.jsonl", "work/triples.jsonl", "work/failures*.jsonl", "work/run.json",
+              "work/annotated*", "work/normalised*", "work/related.jsonl")
 ARTICLE_CSVS = "articles/**/*.csv"
 
 
@@ -102,9 +105,39 @@ def set_up(stage: str, lang: str, factory):
 def run_ingest(in_dir: Path, out: Path, max_bytes: int = DEFAULT_MAX_BYTES,
                max_chars: int = DEFAULT_MAX_CHARS) -> list[Article]:
     check_input(in_dir)
-    articles = [assign_language(a) for a in ingest(in_dir, max_bytes, max_chars)]
+    hints = known_languages(out)
+    articles = [with_language(a, hints) for a in ingest(in_dir, max_bytes, max_chars)]
     save_articles(articles, out)
     return articles
+
+
+def known_languages(out: Path) -> dict[str, tuple[str, float, str]]:
+    """sha256 -> (language, probability, status) of the articles of the previous run in
+    OUT: the language of unchanged text is not detected again."""
+    path = work_dir(out) / "articles.jsonl"
+    found: dict[str, tuple[str, float, str]] = {}
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                row = json.loads(line)
+                status = row.get("status", "")
+                if row.get("sha256") and row.get("language") is not None and (
+                        status == "ok" or status.startswith(LANGUAGE_STATUSES)):
+                    found[row["sha256"]] = (row["language"], row.get("language_prob", 0.0), status)
+    except (OSError, ValueError, AttributeError, TypeError):  # no previous run, or a damaged file
+        return {}
+    return found
+
+
+LANGUAGE_STATUSES = ("skipped: unsupported language", "skipped: language undetermined")
+
+
+def with_language(article: Article, hints: dict) -> Article:
+    """The article with its language: the previous run's answer for the same bytes, or detected."""
+    if article.ok and article.sha256 in hints:
+        article.language, article.language_prob, article.status = hints[article.sha256]
+        return article
+    return assign_language(article)
 
 
 def save_articles(articles: list[Article], out: Path) -> None:
@@ -113,38 +146,38 @@ def save_articles(articles: list[Article], out: Path) -> None:
 
 
 def load_articles(out: Path) -> list[Article]:
+    return list(iter_articles(out))
+
+
+def iter_articles(out: Path) -> Iterator[Article]:
+    """The articles of work/articles.jsonl, one at a time (texts are not all held at once)."""
     path = work_dir(out) / "articles.jsonl"
     if not path.exists():
         raise StageError(f"{path} missing: run the ingest stage first")
-    articles = []
-    for number, row in enumerate(read_jsonl(path, "run the ingest stage again"), 1):
+    for number, row in enumerate(iter_jsonl(path, "run the ingest stage again"), 1):
         try:
-            articles.append(Article(**row))
+            yield Article(**row)
         except TypeError as error:
             raise StageError(f"{path}: entry {number} damaged ({error}); run the ingest stage again") from None
-    return articles
 
 
 def read_jsonl(path: Path, remedy: str) -> list[dict]:
     """The rows of one of our JSON-lines files; a damaged one is a StageError naming the line."""
-    rows, number = [], 0
+    return list(iter_jsonl(path, remedy))
+
+
+def iter_jsonl(path: Path, remedy: str) -> Iterator[dict]:
+    number = 0
     try:
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
-                    rows.append(json.loads(line))
-                    if not isinstance(rows[-1], dict):
+                    row = json.loads(line)
+                    if not isinstance(row, dict):
                         raise ValueError("not a JSON object")
+                    yield row
     except (ValueError, TypeError) as error:
         raise StageError(f"{path}:{number}: damaged ({error}); {remedy}") from None
-    return rows
-
-
-def run_annotate(out: Path, models: dict[str, str | None] | None = None) -> dict[str, int]:
-    articles = load_articles(out)
-    clear_failures(out, "annotate")
-    return annotate_all(articles, work_dir(out), models or {},
-                        on_error=lambda article_id, error: record_failure(out, "annotate", article_id, error))
 
 
 def failures_file(out: Path, stage: str) -> Path:
@@ -157,23 +190,13 @@ def clear_failures(out: Path, stage: str) -> None:
         (work_dir(out) / "failures.jsonl").unlink(missing_ok=True)
 
 
-def record_failure(out: Path, stage: str, article_id: str, error: Exception) -> None:
-    message = f"{type(error).__name__}: {error}"
+def record_failure(out: Path, stage: str, article_id: str, message: str) -> None:
     print(f"warning: {article_id}: {stage} failed: {message}", file=sys.stderr)
     path = failures_file(out, stage)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps({"article_id": article_id, "stage": stage, "error": message},
                                 ensure_ascii=False) + "\n")
-
-
-def guarded(stage: str, out: Path, step, doc):
-    """Run one stage step on one doc; a failure is recorded for the manifest, the run goes on."""
-    try:
-        return step(doc)
-    except Exception as error:  # noqa: BLE001 - one bad article must not stop the others
-        record_failure(out, stage, doc.user_data.get("article_id", ""), error)
-        return None
 
 
 def failures(out: Path) -> dict[str, str]:
@@ -187,75 +210,295 @@ def failures(out: Path) -> dict[str, str]:
     return found
 
 
-def stage_docs(nlp, path: Path, remedy: str) -> list:
-    """The docs of one of our DocBin files; a damaged file is a StageError naming it."""
-    try:
-        return list(load_docs(nlp, path))
-    except Exception as error:  # noqa: BLE001 - msgpack or spaCy errors of a truncated file
-        raise StageError(f"{path}: damaged ({type(error).__name__}: {error}); {remedy}") from None
+# -- the NLP stages, per article, with their results cached under OUT/work/cache -----------
+INDEX_FILES = {"annotate": "annotated.jsonl", "normalise": "normalised.jsonl", "relations": "related.jsonl"}
+NLP_STAGES = ("annotate", "normalise", "relations")
+CHUNK_ARTICLES = 16
 
 
-def run_normalise(out: Path) -> list[dict]:
-    rows = []
-    clear_failures(out, "normalise")
-    for lang in SUPPORTED:
-        source = work_dir(out) / f"annotated-{lang}.spacy"
-        target = work_dir(out) / f"normalised-{lang}.spacy"
-        if not source.exists():
-            target.unlink(missing_ok=True)
-            continue
-        nlp = spacy.blank(lang)
-        normaliser = set_up("normalise", lang, lambda: Normaliser(nlp))
+@dataclass
+class RunSetup:
+    """What the keys of a run depend on: the model of each language and the fingerprint
+    of each (stage, language)."""
 
-        def normalise(doc):
-            doc = normaliser(doc)
-            return doc, mention_rows(doc)
+    models: dict[str, str]
+    fingerprints: dict[tuple[str, str], str]
+    cache_root: Path
 
-        done = [d for d in (guarded("normalise", out, normalise, doc)
-                            for doc in stage_docs(nlp, source, "run the annotate stage again"))
-                if d]
-        save_docs((doc for doc, _ in done), target)
-        rows += [row for _, doc_rows in done for row in doc_rows]
-    write_csv(out / "entities.csv", ENTITY_COLUMNS, rows)
+    @classmethod
+    def create(cls, out: Path, models: dict[str, str | None] | None = None) -> "RunSetup":
+        models = models or {}
+        resolved = {lang: model_setting(lang, models.get(lang)) or "blank" for lang in SUPPORTED}
+        kb = Path(os.environ.get("CALCIO_KB") or KB_FILE)
+        fingerprints = {}
+        for lang in SUPPORTED:
+            model = None if resolved[lang] == "blank" else resolved[lang]
+            fingerprints["annotate", lang] = stage_fingerprint("annotate", lang, model_digest(model), kb)
+            fingerprints["normalise", lang] = stage_fingerprint("normalise", lang, kb_path=kb)
+            fingerprints["relations", lang] = stage_fingerprint("relations", lang)
+        return cls(resolved, fingerprints, work_dir(out) / "cache")
+
+    def tokens(self) -> dict[str, str]:
+        return {f"{stage}:{lang}": fp for (stage, lang), fp in self.fingerprints.items()}
+
+    def keys(self, article: Article, base: tuple[str, str] | None = None) -> dict[str, str]:
+        """The cache key of each stage's result for this article (its language is known).
+
+        base: (stage, key) of a result the chain starts from, as an earlier stage-alone
+        run recorded it in its index; the stages after it get keys chained from it.
+        """
+        lang = article.language
+        stage, key = base or ("annotate", article_key(article.article_id, article.date, lang, article.text,
+                                                      self.fingerprints["annotate", lang]))
+        keys = {stage: key}
+        for later in NLP_STAGES[NLP_STAGES.index(stage) + 1:]:
+            key = keys[later] = chained_key(key, self.fingerprints[later, lang])
+        return keys
+
+
+class Caches:
+    def __init__(self, root: Path):
+        self.docs = {"annotate": StageCache(root, "annotate", ".spacy"),
+                     "normalise": StageCache(root, "normalise", ".spacy")}
+        self.rows = {"normalise": StageCache(root, "normalise", ".json"),
+                     "relations": StageCache(root, "relations", ".json")}
+
+    def has(self, stage: str, key: str) -> bool:
+        return all(c.has(key) for c in (self.docs.get(stage), self.rows.get(stage)) if c is not None)
+
+    def store(self, outcome: Outcome, keys: dict[str, str]) -> None:
+        if outcome.annotated is not None:
+            self.docs["annotate"].put(keys["annotate"], outcome.annotated)
+        if outcome.normalised is not None:
+            self.docs["normalise"].put(keys["normalise"], outcome.normalised)
+            put_json(self.rows["normalise"], keys["normalise"], outcome.entities)
+        if outcome.triples is not None:
+            put_json(self.rows["relations"], keys["relations"], outcome.triples)
+
+    def prune(self, stage: str, keep: set[str]) -> None:
+        for cache in (self.docs.get(stage), self.rows.get(stage)):
+            if cache is not None:
+                cache.prune(keep)
+
+
+def plan_item(article: Article, wanted: tuple[str, ...], keys: dict[str, str] | None, caches: Caches) -> Item:
+    """The stages of `wanted` this article still needs, starting from the latest cached
+    result; keys None means the language is not known yet (everything runs)."""
+    if not article.ok:
+        return Item(stripped(article), ())
+    if keys is None:
+        return Item(article, tuple(wanted))
+    last = wanted[-1]
+    if caches.has(last, keys[last]):
+        return Item(stripped(article), ())
+    nlp_wanted = [s for s in wanted if s in NLP_STAGES]
+    for position in range(len(nlp_wanted) - 1, 0, -1):
+        before = nlp_wanted[position - 1]
+        if caches.has(before, keys[before]):
+            return Item(stripped(article), tuple(nlp_wanted[position:]), caches.docs[before].get(keys[before]))
+    if nlp_wanted[0] != "annotate":
+        before = NLP_STAGES[NLP_STAGES.index(nlp_wanted[0]) - 1]
+        return Item(stripped(article), tuple(nlp_wanted), caches.docs[before].get(keys[before]))
+    return Item(article, tuple(nlp_wanted))
+
+
+def stripped(article: Article) -> Article:
+    """A copy without the text, for a worker that will not read it."""
+    return replace(article, text="")
+
+
+@dataclass
+class RunRecord:
+    """What an extract run did, written to OUT/work/run.json (read by `make bench`)."""
+
+    engine: str = "local"
+    workers: int = 1
+    articles: int = 0
+    processed: int = 0
+    words: int = 0
+    seconds: float = 0.0
+    stages: dict = field(default_factory=lambda: {s: {"seconds": 0.0, "articles": 0, "reused": 0}
+                                                  for s in ("ingest", "language", *NLP_STAGES, "write")})
+
+    def add(self, stage: str, seconds: float = 0.0, ran: int = 0, reused: int = 0) -> None:
+        entry = self.stages[stage]
+        entry["seconds"] += seconds
+        entry["articles"] += ran
+        entry["reused"] += reused
+
+
+class StageRun:
+    """Runs `wanted` stages over a stream of articles on an engine and records, in order,
+    the articles, the index of every NLP stage, failures and cache entries."""
+
+    def __init__(self, target: Path, setup: RunSetup, wanted: tuple[str, ...], record: RunRecord):
+        self.target, self.setup, self.wanted, self.record = target, setup, wanted, record
+        self.caches = Caches(setup.cache_root)
+        self.index: dict[str, list[dict]] = {stage: [] for stage in NLP_STAGES if stage in wanted}
+        self.articles: list[Article] = []
+
+    def jobs(self, articles: Iterable[Article], bases: dict[str, tuple[str, str]] | None = None
+             ) -> Iterator[tuple[list[tuple[Article, dict | None]], Job]]:
+        chunk: list[tuple[Article, dict | None]] = []
+        items: list[Item] = []
+        for article in articles:
+            keys = None
+            if article.ok and article.language:
+                keys = self.setup.keys(article, (bases or {}).get(article.article_id))
+            chunk.append((article, keys))
+            items.append(plan_item(article, self.wanted, keys, self.caches))
+            if len(chunk) >= CHUNK_ARTICLES:
+                yield chunk, Job(items, self.setup.models, self.setup.tokens())
+                chunk, items = [], []
+        if chunk:
+            yield chunk, Job(items, self.setup.models, self.setup.tokens())
+
+    def run(self, engine, articles: Iterable[Article], bases: dict[str, tuple[str, str]] | None = None,
+            on_article=None) -> None:
+        for chunk, job, result in run_ordered(engine, self.jobs(articles, bases)):
+            for stage, seconds in result.seconds.items():
+                self.record.add(stage, seconds)
+            for (article, keys), item, outcome in zip(chunk, job.items, result.outcomes):
+                self.take(article, keys, item, outcome)
+                if on_article:
+                    on_article(article)
+
+    def take(self, article: Article, keys: dict | None, item: Item, outcome: Outcome) -> None:
+        if "language" in item.run:
+            article.language, article.language_prob, article.status = (
+                outcome.language, outcome.language_prob, outcome.status)
+            self.record.add("language", ran=1)
+        elif article.ok and "language" in self.wanted:
+            self.record.add("language", reused=1)
+        if article.ok and keys is None:
+            keys = self.setup.keys(article)
+        if not article.ok:
+            return
+        self.caches.store(outcome, keys)
+        failed_at = outcome.failure[0] if outcome.failure else None
+        if outcome.failure:
+            record_failure(self.target, outcome.failure[0], article.article_id, outcome.failure[1])
+        for stage in self.index:
+            if failed_at and NLP_STAGES.index(stage) >= NLP_STAGES.index(failed_at):
+                break
+            if stage in item.run:
+                self.record.add(stage, ran=1)
+            else:
+                self.record.add(stage, reused=1)
+            self.index[stage].append({"article_id": article.article_id, "language": article.language,
+                                      "key": keys[stage]})
+
+    def write_indexes(self) -> None:
+        for stage, entries in self.index.items():
+            entries.sort(key=lambda e: e["article_id"])
+            atomic_write(work_dir(self.target) / INDEX_FILES[stage],
+                         "".join(json.dumps(e, sort_keys=True) + "\n" for e in entries))
+
+
+def read_index(out: Path, stage: str, remedy: str) -> list[dict]:
+    path = work_dir(out) / INDEX_FILES[stage]
+    if not path.exists():
+        raise StageError(f"{path} missing: {remedy}")
+    return read_jsonl(path, remedy)
+
+
+def prune_caches(out: Path) -> None:
+    """Drop cache entries that no index of OUT refers to any more (after a published run)."""
+    caches = Caches(work_dir(out) / "cache")
+    for stage, name in INDEX_FILES.items():
+        path = work_dir(out) / name
+        if path.exists():
+            try:
+                caches.prune(stage, {e["key"] for e in read_jsonl(path, "")})
+            except (StageError, KeyError):
+                continue
+
+
+def run_annotate(out: Path, models: dict[str, str | None] | None = None, engine=None) -> dict[str, int]:
+    setup = RunSetup.create(out, models)
+    clear_failures(out, "annotate")
+    stage_run = StageRun(out, setup, ("annotate",), RunRecord())
+    with engine_for(engine) as running:
+        stage_run.run(running, iter_articles(out))
+    stage_run.write_indexes()
+    prune_caches(out)
+    return per_language(stage_run.index["annotate"])
+
+
+def per_language(entries: list[dict]) -> dict[str, int]:
+    return {lang: sum(e["language"] == lang for e in entries) for lang in SUPPORTED}
+
+
+def run_normalise(out: Path, engine=None) -> list[dict]:
+    return run_from_index(out, "normalise", "annotate", "run the annotate stage first", engine)
+
+
+def run_relations(out: Path, engine=None) -> list[dict]:
+    run_from_index(out, "relations", "normalise", "run the normalise stage first", engine)
+    return write_triples(out, out, Caches(work_dir(out) / "cache"))
+
+
+def run_from_index(out: Path, stage: str, previous: str, remedy: str, engine=None) -> list[dict]:
+    """Re-run one stage alone over the articles the previous stage's index lists, each
+    from the result recorded there."""
+    setup = RunSetup.create(out)
+    bases = {e["article_id"]: (previous, e["key"]) for e in read_index(out, previous, remedy)}
+    articles = (a for a in iter_articles(out) if a.article_id in bases)
+    clear_failures(out, stage)
+    stage_run = StageRun(out, setup, (stage,), RunRecord())
+    with engine_for(engine) as running:
+        stage_run.run(running, articles, bases)
+    stage_run.write_indexes()
+    prune_caches(out)
+    if stage == "normalise":
+        write_entities(out, out, stage_run.caches)
+    return []
+
+
+class engine_for:
+    """The given engine, or a one-process engine opened and closed around the work."""
+
+    def __init__(self, engine=None):
+        self.engine, self.owned = engine, engine is None
+
+    def __enter__(self):
+        if self.owned:
+            self.engine = make_engine()
+        return self.engine
+
+    def __exit__(self, *exc) -> None:
+        if self.owned:
+            self.engine.close()
+
+
+def write_entities(source: Path, target: Path, caches: Caches) -> int:
+    """entities.csv from the normalise index of the run in source and the cache."""
+    entries = read_index(source, "normalise", "run the normalise stage first")
+    rows = (row for e in entries for row in get_json(caches.rows["normalise"], e["key"]) or [])
+    return write_csv(target / "entities.csv", ENTITY_COLUMNS, rows)
+
+
+def write_triples(source: Path, target: Path, caches: Caches) -> list[dict]:
+    """work/triples.jsonl (all triple rows, in output order) from the relations index."""
+    entries = read_index(source, "relations", "run the relations stage first")
+    lines, rows = [], []
+    for entry in entries:  # sorted by article id: sorting each article's rows sorts all
+        article_rows = sort_rows(get_json(caches.rows["relations"], entry["key"]) or [])
+        rows += article_rows
+        lines += [json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in article_rows]
+    atomic_write(work_dir(target) / "triples.jsonl", "".join(lines))
     return rows
 
 
-def run_relations(out: Path) -> list[dict]:
-    rows = []
-    clear_failures(out, "relations")
-    for lang in SUPPORTED:
-        source = work_dir(out) / f"normalised-{lang}.spacy"
-        if not source.exists():
-            continue
-        nlp = spacy.blank(lang)
-        extractor = set_up("relations", lang, lambda: RelationExtractor(nlp))
-
-        def extract(doc):
-            return [triple_row(doc, t) for t in merge(extractor(doc))]
-
-        for doc in stage_docs(nlp, source, "run the normalise stage again"):
-            rows += guarded("relations", out, extract, doc) or []
-    rows = sort_rows(rows)
-    atomic_write(work_dir(out) / "triples.jsonl",
-                 "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows))
-    return rows
-
-
-def triple_row(doc, triple: Triple) -> dict:
-    names = doc.user_data.get("entities", {})
-    from pipeline.relations import RELATIONS
-
-    subject_type, object_type, _ = RELATIONS[triple.relation]
-    return {
-        "article_id": triple.article_id, "article_date": doc.user_data.get("date", ""),
-        "language": doc.user_data.get("language", doc.lang),
-        "subject": names[triple.subject_id]["name"], "subject_type": subject_type,
-        "relation": triple.relation,
-        "object": names[triple.object_id]["name"], "object_type": object_type,
-        "value": triple.value, "status": triple.status, "source": ";".join(triple.source),
-        "confidence": f"{triple.confidence:.2f}", "evidence": doc.text[triple.start:triple.end],
-        "start": triple.start, "end": triple.end, "rule": triple.rule,
-    }
+def normalised_docs(out: Path) -> Iterator:
+    """The normalised docs of the run in OUT (both languages), each with its article id,
+    date, language and resolved entities in user_data: for tools that read a finished run."""
+    caches = Caches(work_dir(out) / "cache")
+    vocabs = {lang: spacy.blank(lang).vocab for lang in SUPPORTED}
+    for entry in read_index(out, "normalise", "run the normalise stage first"):
+        data = caches.docs["normalise"].get(entry["key"])
+        if data is not None:
+            yield bytes_doc(data, vocabs[entry["language"]])
 
 
 def load_triples(out: Path) -> list[dict]:
@@ -352,17 +595,24 @@ EXTRACT_STAGES = ("ingest", "annotate", "normalise", "relations", "write")
 
 def run_extract(in_dir: Path, out: Path, models: dict[str, str | None] | None = None,
                 bom: bool = True, max_bytes: int = DEFAULT_MAX_BYTES, per_article: bool = False,
-                progress=None, max_chars: int = DEFAULT_MAX_CHARS) -> dict:
-    """Every stage in turn; progress(stage) is called as each of EXTRACT_STAGES starts.
+                progress=None, max_chars: int = DEFAULT_MAX_CHARS, workers: int = 1,
+                engine: str = "local", scheduler: str | None = None) -> dict:
+    """Every stage, streaming the articles through them; progress(stage) is called as each
+    of EXTRACT_STAGES starts.
 
-    The input and the configuration (KB, rules) are checked before OUT is touched; the
-    stages then run in a staging folder inside OUT, and the new outputs replace the old
-    ones only once all are written (write.publish). Any error or interruption before that
-    leaves OUT as it was.
+    The input and the configuration (KB, rules) are checked before OUT is touched. The
+    articles are read one at a time and sent in chunks to the engine (this process, a pool
+    of `workers` processes, or Dask), which runs language detection, annotation,
+    normalisation and relations where OUT/work/cache holds no result for them yet. The
+    run's files are written in a staging folder inside OUT and replace the old ones only
+    once all are written (write.publish): an error or interruption leaves OUT as it was.
     """
     step = progress or (lambda stage: None)
+    began = time.perf_counter()
     check_input(in_dir)
     check_config()
+    setup = RunSetup.create(out, models)
+    hints = known_languages(out)
     created = not out.exists()
     try:
         staging = start_staging(out)
@@ -371,28 +621,72 @@ def run_extract(in_dir: Path, out: Path, models: dict[str, str | None] | None = 
             remove_if_empty(out)
         raise
     published = False
+    record = RunRecord(engine=engine, workers=workers)
     try:
         step("ingest")
-        articles = run_ingest(in_dir, staging, max_bytes, max_chars)
-        step("annotate")
-        annotated = run_annotate(staging, models)
-        step("normalise")
-        run_normalise(staging)
-        step("relations")
-        triples = run_relations(staging)
+        stage_run = StageRun(staging, setup, ("language", *NLP_STAGES), record)
+        skipped = stream_articles(stage_run, ingested(in_dir, max_bytes, max_chars, hints, record),
+                                  make_engine(engine, workers, scheduler), staging, step)
         step("write")
+        written = time.perf_counter()
+        stage_run.write_indexes()
+        write_entities(staging, staging, stage_run.caches)
+        triples = write_triples(staging, staging, stage_run.caches)
         write_outputs(staging, staging, bom, per_article)
         failed = failures(staging)
+        record.add("write", time.perf_counter() - written, record.processed)
+        record.seconds = time.perf_counter() - began
+        atomic_write(work_dir(staging) / "run.json", json.dumps(asdict(record), indent=1, sort_keys=True))
         refused = publish(staging, out, WORK_FILES + ((ARTICLE_CSVS,) if per_article else ()))
         published = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if created and not published:
             remove_if_empty(out)
+    prune_caches(out)
     warn_refused(refused)
-    return {"articles": len(articles), "annotated": annotated, "triples": len(triples),
-            "skipped": [(a.article_id, a.status) for a in articles if not a.ok]
-            + sorted(failed.items())}
+    return {"articles": record.articles, "annotated": per_language(stage_run.index["annotate"]),
+            "triples": len(triples), "skipped": skipped + sorted(failed.items())}
+
+
+def ingested(in_dir: Path, max_bytes: int, max_chars: int, hints: dict, record: RunRecord) -> Iterator[Article]:
+    """The articles of in_dir one at a time, timed as the ingest stage, with the language
+    the previous run found for the same bytes."""
+    articles = ingest(in_dir, max_bytes, max_chars)
+    while True:
+        began = time.perf_counter()
+        article = next(articles, None)
+        if article is None:
+            return
+        if article.ok and article.sha256 in hints:
+            article.language, article.language_prob, article.status = hints[article.sha256]
+        record.add("ingest", time.perf_counter() - began, 1)
+        yield article
+
+
+def stream_articles(stage_run: "StageRun", articles: Iterable[Article], engine, staging: Path,
+                    step) -> list[tuple[str, str]]:
+    """Run the stages over the articles, writing work/articles.jsonl as each one is done;
+    returns the (article id, status) of those not processed."""
+    record, skipped = stage_run.record, []
+    path = work_dir(staging) / "articles.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    step("annotate")
+    try:
+        with path.open("w", encoding="utf-8") as handle:
+            def done(article: Article) -> None:
+                record.articles += 1
+                if article.ok:
+                    record.processed += 1
+                    record.words += len(article.text.split())
+                else:
+                    skipped.append((article.article_id, article.status))
+                handle.write(json.dumps(article.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
+
+            stage_run.run(engine, articles, on_article=done)
+    finally:
+        engine.close()
+    return skipped
 
 
 def remove_if_empty(folder: Path) -> None:

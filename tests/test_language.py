@@ -1,3 +1,5 @@
+import pytest
+
 from pipeline.ingest import Article
 from pipeline.language import assign_language, detect
 
@@ -41,3 +43,27 @@ def test_garbage_emoji_and_other_scripts_never_raise():
                  "ここで監督が解任された。" * 5, "a" * 5000, "http://x.y/" * 30):
         article = assign_language(Article(article_id="x", path="x.txt", text=text))
         assert article.status == "ok" and article.language in ("en", "it") or article.status.startswith("skipped: ")
+
+
+def test_ctrl_c_while_the_profiles_load_interrupts_and_never_leaves_half_of_them(monkeypatch):
+    """langdetect swallows an interruption while it reads its profiles and then answers
+    with the few languages it had read; the signal must interrupt, the profiles be whole."""
+    import os
+    import signal
+
+    from langdetect import DetectorFactory, detector_factory
+
+    read_profiles = DetectorFactory.load_profile
+
+    def interrupted_while_reading(self, directory):
+        os.kill(os.getpid(), signal.SIGINT)
+        read_profiles(self, directory)
+
+    monkeypatch.setattr(detector_factory, "_factory", None)
+    monkeypatch.setattr(DetectorFactory, "load_profile", interrupted_while_reading)
+    italian = "Il Torino ha esonerato l'allenatore dopo la sconfitta con il Genoa di ieri sera al Grande Torino."
+    with pytest.raises(KeyboardInterrupt):
+        detect(italian)
+    monkeypatch.setattr(DetectorFactory, "load_profile", read_profiles)
+    assert detect(italian)[0] == "it"
+    assert len(detector_factory._factory.langlist) > 50

@@ -156,7 +156,7 @@ def run_stages(tools, lang: str, text: str):
     from pipeline.annotate import annotate
     from pipeline.normalise import mention_rows
     from pipeline.relations import merge
-    from pipeline.stages import triple_row
+    from pipeline.engine import triple_row
 
     nlp, normaliser, extractor = tools[lang]
     article = Article(article_id="a/b", path="a/b.txt", date="2025-06-01", text=text, language=lang)

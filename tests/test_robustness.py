@@ -315,7 +315,7 @@ def test_ctrl_c_in_process_keeps_the_previous_outputs(previous, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("pipeline.stages.run_relations", interrupt)
+    monkeypatch.setattr("pipeline.stages.write_triples", interrupt)
     code, _, stderr = extract(root, out)
     assert code == 130 and "interrupted" in stderr
     assert outputs(out) == before and leftovers(out) == []
@@ -522,20 +522,33 @@ def test_stale_temporary_files_do_not_break_the_next_run(previous):
     assert leftovers(out) == ["my notes.tmp"]
 
 
+def work_files(out: Path) -> dict[str, bytes]:
+    """The files under OUT/work (cache included) but run.json, which records timings."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in (out / "work").rglob("*")
+            if p.is_file() and p.name != "run.json"}
+
+
 def test_over_its_own_outputs_a_run_gives_the_same_bytes(previous):
     root, out, before = previous
-    work_before = {p.name: p.read_bytes() for p in (out / "work").iterdir()}
+    work_before = work_files(out)
     assert extract(root, out)[0] == 0
     assert outputs(out) == before
-    assert {p.name: p.read_bytes() for p in (out / "work").iterdir()} == work_before
+    assert work_files(out) == work_before
+
+
+def index_languages(out: Path, stage_file: str) -> list[str]:
+    lines = (out / "work" / stage_file).read_text(encoding="utf-8").splitlines()
+    return sorted(json.loads(line)["language"] for line in lines)
 
 
 def test_outputs_of_a_language_no_longer_in_the_input_are_removed(previous, tmp_path):
     root, out, _ = previous
-    assert (out / "work" / "annotated-it.spacy").exists()
+    assert index_languages(out, "annotated.jsonl") == ["en", "en", "it"]
     write(tmp_path / "en-only" / "spurs.txt", SPURS)
     assert extract(tmp_path / "en-only", out)[0] == 0
-    assert not (out / "work" / "annotated-it.spacy").exists()
+    for index in ("annotated.jsonl", "normalised.jsonl"):
+        assert index_languages(out, index) == ["en"]
+    assert len(list((out / "work" / "cache" / "annotate").rglob("*.spacy"))) == 1  # the others pruned
     assert {r["article_id"] for r in read_csv(out / "articles.csv")} == {"spurs"}
 
 
@@ -602,7 +615,7 @@ def test_per_article_files_never_follow_a_linked_folder_out(previous, tmp_path):
 
 UNSAFE_CALLS = {"eval", "exec", "compile", "__import__"}
 UNSAFE_MODULES = {"pickle", "cPickle", "dill", "cloudpickle", "marshal", "shelve", "joblib"}
-SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "RuleLoader"}
+SAFE_YAML_LOADERS = {"SafeLoader", "CSafeLoader", "RuleLoader", "LineLoader"}
 
 
 def test_pipeline_never_unpickles_or_evaluates():
@@ -632,3 +645,4 @@ def test_pipeline_never_unpickles_or_evaluates():
                 problems.append(f"{where}: allow_pickle")
     assert problems == []
     assert issubclass(ruleset.RuleLoader, __import__("yaml").SafeLoader)
+    assert issubclass(ruleset.LineLoader, ruleset.RuleLoader)

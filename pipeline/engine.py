@@ -1,0 +1,294 @@
+"""Where the per-article work runs: in this process, in a pool of processes, or on Dask.
+
+The unit of work is a Job: a chunk of articles, each with the stages still to run and the
+cached result it starts from (its annotated or normalised doc). run_job is a pure
+function of the job (no files are read or written), so it runs the same on a local
+process pool or on Dask workers on other machines; the caller stores the results. Each
+worker process builds its spaCy pipelines once and keeps them for every later job.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Callable, Iterable, Iterator
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+
+from pipeline.ingest import Article
+from pipeline.language import assign_language
+
+STAGES = ("language", "annotate", "normalise", "relations")
+
+
+@dataclass
+class Item:
+    """One article of a job: its metadata, what to start from, which stages to run."""
+
+    article: Article            # text kept only when annotate or language must run
+    run: tuple[str, ...]        # stages to run, in STAGES order
+    start: bytes | None = None  # the cached doc (DocBin bytes) the first stage reads
+
+
+@dataclass
+class Job:
+    items: list[Item]
+    models: dict[str, str] = field(default_factory=dict)   # language -> model ("blank": none)
+    tokens: dict[str, str] = field(default_factory=dict)   # "<stage>:<lang>" -> its fingerprint
+
+
+@dataclass
+class Outcome:
+    """What the stages produced for one article (None: not run here)."""
+
+    article_id: str
+    language: str = ""
+    language_prob: float = 0.0
+    status: str = "ok"
+    annotated: bytes | None = None
+    normalised: bytes | None = None
+    entities: list[dict] | None = None
+    triples: list[dict] | None = None
+    failure: tuple[str, str] | None = None  # (stage, "Error: message")
+
+
+@dataclass
+class JobResult:
+    outcomes: list[Outcome]
+    seconds: dict[str, float]
+
+
+# -- the work itself (runs in a worker) ---------------------------------------------------
+_PIPELINES: dict[tuple, object] = {}
+
+
+def cached_pipeline(kind: str, lang: str, model: str | None, token: str, factory: Callable[[], object]):
+    """One pipeline per (kind, language, model, configuration) per process."""
+    key = (kind, lang, model, token)
+    if key not in _PIPELINES:
+        for old in [k for k in _PIPELINES if k[:3] == key[:3]]:
+            del _PIPELINES[old]  # the configuration changed (a rule edit): drop the old one
+        _PIPELINES[key] = factory()
+    return _PIPELINES[key]
+
+
+def annotator(lang: str, model: str | None, token: str) -> Language:
+    from pipeline.annotate import load_pipeline  # noqa: PLC0415
+
+    return cached_pipeline("annotate", lang, model, token, lambda: load_pipeline(lang, model))
+
+
+def blank(lang: str) -> Language:
+    """The tokenizer-only pipeline whose vocab the saved docs are read into."""
+    return cached_pipeline("blank", lang, None, "", lambda: spacy.blank(lang))
+
+
+def normaliser(lang: str, token: str):
+    from pipeline.normalise import Normaliser  # noqa: PLC0415
+
+    return cached_pipeline("normalise", lang, None, token, lambda: Normaliser(blank(lang)))
+
+
+def extractor(lang: str, token: str):
+    from pipeline.relations import RelationExtractor  # noqa: PLC0415
+
+    return cached_pipeline("relations", lang, None, token, lambda: RelationExtractor(blank(lang)))
+
+
+def doc_bytes(doc: Doc) -> bytes:
+    doc_bin = DocBin(store_user_data=True)
+    doc_bin.add(doc)
+    return doc_bin.to_bytes()
+
+
+def bytes_doc(data: bytes, nlp_vocab) -> Doc:
+    return next(DocBin().from_bytes(data).get_docs(nlp_vocab))
+
+
+def error_text(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def run_job(job: Job) -> JobResult:
+    """Run each item's stages; a failing article is reported in its outcome, never raised."""
+    seconds = dict.fromkeys(STAGES, 0.0)
+    outcomes = {item.article.article_id: Outcome(item.article.article_id, item.article.language,
+                                                 item.article.language_prob, item.article.status)
+                for item in job.items}
+    items = detect_languages(job.items, outcomes, seconds)
+    annotate_items(items, job.models, outcomes, seconds, job.tokens)
+    for item in items:
+        outcome = outcomes[item.article.article_id]
+        if outcome.failure is None and outcome.status == "ok" and {"normalise", "relations"} & set(item.run):
+            run_later_stages(item, outcome, seconds, job.tokens)
+    return JobResult([outcomes[item.article.article_id] for item in job.items], seconds)
+
+
+def detect_languages(items: list[Item], outcomes: dict[str, Outcome], seconds: dict) -> list[Item]:
+    """Items whose article is in a supported language (detecting it where asked)."""
+    began = time.perf_counter()
+    kept = []
+    for item in items:
+        outcome = outcomes[item.article.article_id]
+        if "language" in item.run:
+            article = assign_language(item.article)
+            outcome.language, outcome.language_prob, outcome.status = (
+                article.language, article.language_prob, article.status)
+        if outcome.status == "ok":
+            kept.append(item)
+    seconds["language"] += time.perf_counter() - began
+    return kept
+
+
+def annotate_items(items: list[Item], models: dict, outcomes: dict[str, Outcome], seconds: dict,
+                   tokens: dict) -> None:
+    """Annotate the items that need it, one nlp.pipe per language (batching is what makes
+    the NER fast); each outcome gets its doc as DocBin bytes."""
+    from pipeline.annotate import annotate  # noqa: PLC0415
+
+    began = time.perf_counter()
+    for lang in sorted({outcomes[i.article.article_id].language for i in items if "annotate" in i.run}):
+        chosen = [i.article for i in items if "annotate" in i.run and outcomes[i.article.article_id].language == lang]
+        for article in chosen:
+            article.language = lang
+        nlp = annotator(lang, models.get(lang, "blank"), tokens.get(f"annotate:{lang}", ""))
+
+        def failed(article_id: str, error: Exception) -> None:
+            outcomes[article_id].failure = ("annotate", error_text(error))
+
+        for doc in annotate(nlp, chosen, on_error=failed):
+            outcomes[doc.user_data["article_id"]].annotated = doc_bytes(doc)
+    seconds["annotate"] += time.perf_counter() - began
+
+
+def run_later_stages(item: Item, outcome: Outcome, seconds: dict, tokens: dict) -> None:
+    """normalise and relations for one article, from its fresh or cached doc."""
+    from pipeline.normalise import mention_rows  # noqa: PLC0415
+    from pipeline.relations import merge  # noqa: PLC0415
+
+    lang = outcome.language
+    stage = ""
+    if "annotate" not in item.run and item.start is None:
+        outcome.failure = (item.run[0], "its input is missing from OUT/work/cache: run the previous stage again")
+        return
+    try:
+        if "normalise" in item.run:
+            stage = "normalise"
+            began = time.perf_counter()
+            component = normaliser(lang, tokens.get(f"normalise:{lang}", ""))
+            # read back from bytes even when just annotated: the same doc a cached run reads
+            doc = component(bytes_doc(outcome.annotated or item.start, blank(lang).vocab))
+            outcome.normalised, outcome.entities = doc_bytes(doc), mention_rows(doc)
+            seconds["normalise"] += time.perf_counter() - began
+        if "relations" in item.run:
+            stage = "relations"
+            began = time.perf_counter()
+            component = extractor(lang, tokens.get(f"relations:{lang}", ""))
+            doc = bytes_doc(outcome.normalised or item.start, blank(lang).vocab)
+            outcome.triples = [triple_row(doc, t) for t in merge(component(doc))]
+            seconds["relations"] += time.perf_counter() - began
+    except Exception as error:  # noqa: BLE001 - one bad article must not stop the others
+        outcome.failure = (stage, error_text(error))
+
+
+def triple_row(doc: Doc, triple) -> dict:
+    """A triples.csv row (SCHEMA.md columns) for a Triple found in doc."""
+    from pipeline.relations import RELATIONS  # noqa: PLC0415
+
+    names = doc.user_data.get("entities", {})
+    subject_type, object_type, _ = RELATIONS[triple.relation]
+    return {
+        "article_id": triple.article_id, "article_date": doc.user_data.get("date", ""),
+        "language": doc.user_data.get("language", doc.lang),
+        "subject": names[triple.subject_id]["name"], "subject_type": subject_type,
+        "relation": triple.relation,
+        "object": names[triple.object_id]["name"], "object_type": object_type,
+        "value": triple.value, "status": triple.status, "source": ";".join(triple.source),
+        "confidence": f"{triple.confidence:.2f}", "evidence": doc.text[triple.start:triple.end],
+        "start": triple.start, "end": triple.end, "rule": triple.rule,
+    }
+
+
+# -- executors ----------------------------------------------------------------------------
+class InProcess:
+    """Runs each job at once in this process (one worker, no pickling)."""
+
+    workers = 1
+
+    def submit(self, job: Job) -> Future:
+        future: Future = Future()
+        future.set_result(run_job(job))
+        return future
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessPool:
+    """A pool of worker processes (spawned: they import the package afresh)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+
+    def submit(self, job: Job) -> Future:
+        return self.pool.submit(run_job, job)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskEngine:
+    """Jobs as Dask tasks: on a LocalCluster of `workers` processes, or on the cluster
+    whose scheduler address is given (its workers need this package and its models)."""
+
+    def __init__(self, workers: int, scheduler: str | None = None):
+        from dask.distributed import Client, LocalCluster  # noqa: PLC0415
+
+        self.cluster = None
+        if scheduler:
+            self.client = Client(scheduler)
+        else:
+            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                        dashboard_address=None)
+            self.client = Client(self.cluster)
+        self.workers = max(1, len(self.client.scheduler_info().get("workers", {})) or workers)
+
+    def submit(self, job: Job):
+        return self.client.submit(run_job, job, pure=False)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def make_engine(engine: str = "local", workers: int = 1, scheduler: str | None = None):
+    if engine == "dask":
+        return DaskEngine(workers, scheduler)
+    if engine != "local":
+        raise ValueError(f"unknown engine {engine!r} (local or dask)")
+    return InProcess() if workers <= 1 else ProcessPool(workers)
+
+
+def run_ordered(engine, jobs: Iterable[tuple[object, Job]], window: int | None = None
+                ) -> Iterator[tuple[object, Job, JobResult]]:
+    """Submit (context, job) pairs keeping at most `window` jobs in flight; yield
+    (context, job, result) in the order given.
+
+    The window bounds memory: only the texts and results of those jobs are held at once.
+    """
+    window = window or 2 * engine.workers
+    pending: deque = deque()
+    for context, job in jobs:
+        pending.append((context, job, engine.submit(job)))
+        if len(pending) >= window:
+            context, job, future = pending.popleft()
+            yield context, job, future.result()
+    while pending:
+        context, job, future = pending.popleft()
+        yield context, job, future.result()
