@@ -29,8 +29,9 @@ PACKAGE = Path(__file__).resolve().parent
 # Source files whose code shapes each stage's result (besides models, KB and rules).
 STAGE_SOURCES = {
     "annotate": ("annotate.py", "nlp.py", "knowledge.py", "components/*.py"),
-    "normalise": ("normalise.py", "knowledge.py", "ruleset.py", "components/lemmas.py", "components/persons.py"),
-    "relations": ("relations.py", "ruleset.py", "components/lemmas.py", "engine.py"),
+    "normalise": ("normalise.py", "knowledge.py", "ruleset.py", "rulebook.py", "components/lemmas.py",
+                  "components/persons.py"),
+    "relations": ("relations.py", "ruleset.py", "rulebook.py", "components/lemmas.py", "engine.py"),
 }
 # Rule files (pipeline/rules/<lang>/<name>.yml) each stage reads.
 STAGE_RULES = {

@@ -89,14 +89,17 @@ def blank(lang: str) -> Language:
 
 def normaliser(lang: str, token: str):
     from pipeline.normalise import Normaliser  # noqa: PLC0415
+    from pipeline.rulebook import load_rules  # noqa: PLC0415
 
-    return cached_pipeline("normalise", lang, None, token, lambda: Normaliser(blank(lang)))
+    return cached_pipeline("normalise", lang, None, token, lambda: Normaliser(blank(lang), rules=load_rules(lang)))
 
 
 def extractor(lang: str, token: str):
     from pipeline.relations import RelationExtractor  # noqa: PLC0415
+    from pipeline.rulebook import load_rules  # noqa: PLC0415
 
-    return cached_pipeline("relations", lang, None, token, lambda: RelationExtractor(blank(lang)))
+    return cached_pipeline("relations", lang, None, token,
+                           lambda: RelationExtractor(blank(lang), rules=load_rules(lang)))
 
 
 def doc_bytes(doc: Doc) -> bytes:
@@ -189,14 +192,15 @@ def run_later_stages(item: Item, outcome: Outcome, seconds: dict, tokens: dict) 
             began = time.perf_counter()
             component = extractor(lang, tokens.get(f"relations:{lang}", ""))
             doc = bytes_doc(outcome.normalised or item.start, blank(lang).vocab)
-            outcome.triples = [triple_row(doc, t) for t in merge(component(doc))]
+            text = doc.text  # built anew on every access: once per doc, not per triple
+            outcome.triples = [triple_row(doc, t, text) for t in merge(component(doc))]
             seconds["relations"] += time.perf_counter() - began
     except Exception as error:  # noqa: BLE001 - one bad article must not stop the others
         outcome.failure = (stage, error_text(error))
 
 
-def triple_row(doc: Doc, triple) -> dict:
-    """A triples.csv row (SCHEMA.md columns) for a Triple found in doc."""
+def triple_row(doc: Doc, triple, text: str | None = None) -> dict:
+    """A triples.csv row (SCHEMA.md columns) for a Triple found in doc (text: doc.text)."""
     from pipeline.relations import RELATIONS  # noqa: PLC0415
 
     names = doc.user_data.get("entities", {})
@@ -208,7 +212,7 @@ def triple_row(doc: Doc, triple) -> dict:
         "relation": triple.relation,
         "object": names[triple.object_id]["name"], "object_type": object_type,
         "value": triple.value, "status": triple.status, "source": ";".join(triple.source),
-        "confidence": f"{triple.confidence:.2f}", "evidence": doc.text[triple.start:triple.end],
+        "confidence": f"{triple.confidence:.2f}", "evidence": (text or doc.text)[triple.start:triple.end],
         "start": triple.start, "end": triple.end, "rule": triple.rule,
     }
 

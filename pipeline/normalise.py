@@ -23,7 +23,7 @@ from spacy.tokens import Doc, Span
 from pipeline.components.lemmas import lemma_table
 from pipeline.components.persons import NOT_NAMES
 from pipeline.knowledge import Entity, KnowledgeBase, fold, load_kb
-from pipeline.ruleset import context_words, rule_file, role_words, with_apostrophe_variants
+from pipeline.ruleset import RuleSet, rules_for, with_apostrophe_variants
 
 PERSON_LABELS = {"PER", "COACH", "PLAYER", "PRESIDENT", "JOURNALIST"}
 ROLE_FOR_KB_TYPE = {"COACH": "COACH", "PLAYER": "PLAYER", "PRESIDENT": "PRESIDENT",
@@ -59,8 +59,8 @@ NOT_SHORT_FORMS = {"monday", "tuesday", "wednesday", "thursday", "friday", "satu
 
 def plausible_name(text: str) -> bool:
     """"calcioinpillole.com", "Serie B.", "2-0": the NER's slips, never a person."""
-    if re.search(r"[\d@/_]|\.\w|www|https?", text):
-        return False
+    if re.search(r"[\d@/_]|\.\w|www|https?", text) or len(re.findall(r"[^\W\d_]", text)) < 2:
+        return False  # "c'" or "✍" is no name
     return not any(word.lower().strip(".") in NOT_NAMES for word in text.split())
 
 
@@ -75,15 +75,18 @@ def clean_name(text: str) -> str:
 
 
 class Normaliser:
-    def __init__(self, nlp: Language, kb: KnowledgeBase | None = None):
+    def __init__(self, nlp: Language, kb: KnowledgeBase | None = None, rules: RuleSet | None = None):
+        """`rules`: the compiled set the stages pass (pipeline.rulebook.load_rules); without
+        it, the YAML rule files of the language."""
         self.lang = nlp.lang
         self.kb = kb or load_kb()
-        self.roles = role_words(self.lang)
-        self.opponent_words = context_words(self.lang)["opponent"]
+        rule_set = rules_for(self.lang, rules)
+        self.roles = rule_set.role_words()
+        self.opponent_words = rule_set.context_words()["opponent"]
         self.dictionary = lemma_table(self.lang)
         self.coref = Matcher(nlp.vocab)
         self.coref_rules = {}
-        for rule in rule_file(self.lang, "coref"):
+        for rule in rule_set["coref"]:
             self.coref.add(rule["id"], [with_apostrophe_variants(rule["pattern"])], greedy="LONGEST")
             self.coref_rules[rule["id"]] = rule
 
@@ -221,28 +224,38 @@ class Normaliser:
 
     def add_surname_mentions(self, doc: Doc, spans: list[Span], names: dict) -> list[Span]:
         """A known surname the NER missed ("Allegri Juventus return") is still that person."""
-        surnames: dict[tuple[str, ...], str] = {}
+        surnames: dict[tuple[str, ...], list[str]] = {}
         for person_id, info in names.items():
             if info["type"] not in ROLE_FOR_KB_TYPE and info["type"] != "PER":
                 continue
             entity = self.kb.entities.get(person_id)
             tokens = info["name"].split()
             if entity and entity.surname and entity.surname != entity.name:
-                surnames[tuple(entity.surname.split())] = person_id
-            if len(tokens) > 1:
-                surnames.setdefault((tokens[-1],), person_id)
+                surnames.setdefault(tuple(entity.surname.split()), []).insert(0, person_id)
+            if len(tokens) > 1 and person_id not in surnames.get((tokens[-1],), []):
+                surnames.setdefault((tokens[-1],), []).append(person_id)
         taken = {i for s in spans for i in range(s.start, s.end)}
         extra = self.known_surnames(doc, taken, names)
-        for key, person_id in sorted(surnames.items(), key=lambda item: -len(item[0])):
-            for token in doc:
-                end = token.i + len(key)
-                if end > len(doc) or tuple(t.text for t in doc[token.i:end]) != key:
+        texts = [token.text for token in doc]
+        starts: dict[str, list[int]] = defaultdict(list)
+        for i, text in enumerate(texts):
+            starts[text].append(i)
+        for key, people in sorted(surnames.items(), key=lambda item: -len(item[0])):
+            for start in starts.get(key[0], ()):
+                end = start + len(key)
+                if tuple(texts[start:end]) != key or any(i in taken for i in range(start, end)):
                     continue
-                if any(i in taken for i in range(token.i, end)):
-                    continue
-                extra.append(Span(doc, token.i, end, label="PER", kb_id=person_id))
-                taken.update(range(token.i, end))
+                person_id = self.last_named(spans, people, start)
+                extra.append(Span(doc, start, end, label="PER", kb_id=person_id))
+                taken.update(range(start, end))
         return spans + extra
+
+    @staticmethod
+    def last_named(spans: list[Span], people: list[str], position: int) -> str:
+        """Of the people sharing a surname (Simone and Filippo Inzaghi), the one named last
+        before this mention; the first of them when none was named before it."""
+        before = [s for s in spans if s.kb_id_ in people and s.end <= position]
+        return max(before, key=lambda s: s.start).kb_id_ if before else people[0]
 
     def known_surnames(self, doc: Doc, taken: set[int], names: dict) -> list[Span]:
         """A lone capitalised token that is the surname of exactly one KB person ("Solari",
@@ -489,7 +502,8 @@ class Normaliser:
         if len(ent) != 1 or ent.start != ent.sent.start:
             return False
         word = ent.text.lower()
-        return word in self.dictionary and self.kb.person_by_surname(ent.text) is None and not self.kb.lookup(ent.text)
+        return (word in self.dictionary or doc[ent.start].is_stop) and self.kb.person_by_surname(ent.text) is None \
+            and not self.kb.lookup(ent.text)
 
 
 def mention_rows(doc: Doc) -> list[dict]:

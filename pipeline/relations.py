@@ -20,7 +20,7 @@ from spacy.language import Language
 from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 
-from pipeline.ruleset import RuleFileError, context_words, role_words, rule_file, with_apostrophe_variants
+from pipeline.ruleset import RuleFileError, RuleSet, rules_for, with_apostrophe_variants
 
 RELATIONS = {
     # relation: (subject type, object type, kind). state: background facts, no source;
@@ -76,6 +76,13 @@ PAST_CUES = {"was", "were", "spent", "after", "had", "earlier", "previously", "f
              "before", "spells", "spell", "stint", "years", "seasons", "once", "ex", "era", "allenato",
              "guidato", "dopo", "prima", "precedente", "passato", "già", "aveva", "fu"}
 STATUS_RANK = {"fact": 2, "rumour": 1, "denied": 0}
+CAREER_RELATIONS = {"former_coach_of", "coach_of", "joins", "leaves"}
+PLAYED_VERBS = {"played", "playing", "giocato", "giocava", "giocando", "captaining", "capitano"}
+PLAYING_CAREER_NOUNS = {"career", "days", "calciatore", "giocatore"}
+PLAYING_WORDS = {"appearances", "presenze", "debut", "esordio"}
+RELATIVE_PRONOUNS = {"who", "che"}
+SUCCESSION_NOUNS = {"successor", "successors", "replacement", "replacements", "erede", "eredi", "successore",
+                    "successori", "sostituto", "sostituti", "posto", "dopo"}
 CONFIDENCE = {"bound": 0.9, "nearest": 0.75, "topic": 0.6}
 
 
@@ -140,9 +147,9 @@ def compile_rule(raw: dict, path: str) -> Rule:
                 past_to_former=bool(raw.get("past_to_former")))
 
 
-def load_rules(lang: str) -> list[Rule]:
-    path = f"pipeline/rules/{lang}/relations.yml"
-    rules = [compile_rule(raw, path) for raw in rule_file(lang, "relations")]
+def relation_rules(rule_set: RuleSet) -> list[Rule]:
+    path = str(rule_set.source / "relations.yml")
+    rules = [compile_rule(raw, path) for raw in rule_set["relations"]]
     ids = [r.id for r in rules]
     duplicates = {i for i in ids if ids.count(i) > 1}
     if duplicates:
@@ -158,18 +165,21 @@ def cue_matcher(nlp: Language, entries: list[dict]) -> Matcher:
 
 
 class RelationExtractor:
-    def __init__(self, nlp: Language):
+    def __init__(self, nlp: Language, rules: RuleSet | None = None):
+        """`rules`: the compiled set the stages pass (pipeline.rulebook.load_rules); without
+        it, the YAML rule files of the language."""
         self.lang = nlp.lang
-        self.rules = {r.id: r for r in load_rules(self.lang)}
-        self.contexts = context_words(self.lang)
-        self.role_words = set().union(*role_words(self.lang).values())
+        rule_set = rules_for(self.lang, rules)
+        self.rules = {r.id: r for r in relation_rules(rule_set)}
+        self.contexts = rule_set.context_words()
+        self.role_words = set().union(*rule_set.role_words().values())
         self.matcher = Matcher(nlp.vocab)
         for rule in self.rules.values():
             self.matcher.add(rule.id, [rule.pattern], greedy="LONGEST")
-        status = rule_file(self.lang, "status")
+        status = rule_set["status"]
         self.hedges = cue_matcher(nlp, status["hedge"])
         self.denials = cue_matcher(nlp, status["denial"])
-        attribution = rule_file(self.lang, "attribution")
+        attribution = rule_set["attribution"]
         self.attribution = Matcher(nlp.vocab)
         self.attribution_roles = {}
         self.attribution_trailing = {e["id"]: bool(e.get("trailing")) for e in attribution}
@@ -192,7 +202,7 @@ class RelationExtractor:
                 continue
             sent_index = self.sentence_index(sentences, start)
             sentence = sentences[sent_index]
-            if rule.unless_context and self.in_context(sentences, sent_index, rule.unless_context):
+            if rule.unless_context and self.vetoed_by_context(sentences, sent_index, rule.unless_context, doc[start:end]):
                 continue
             if rule.if_context and not self.in_context(sentences, sent_index, rule.if_context):
                 continue
@@ -205,6 +215,8 @@ class RelationExtractor:
                     relation, value = "former_coach_of", self.period(sentence)
                 if relation == "former_coach_of" and self.ongoing(doc, obj, sentence):
                     relation, value = "coach_of", ""
+                if relation in CAREER_RELATIONS and self.playing_career(doc, obj, start, sentence):
+                    continue
                 status = self.status(rule, relation, doc, start, end, sentence, hedge_tokens,
                                      denial_tokens, bool(sources[sent_index][1]))
                 if relation == "joins" and status == "denied":
@@ -245,6 +257,48 @@ class RelationExtractor:
         words = self.contexts.get(context, set())
         window = sentences[max(0, index - 3): index + 1]
         return any(t.lower_ in words or t.lemma_ in words for s in window for t in s)
+
+    def vetoed_by_context(self, sentences: list[Span], index: int, context: str, trigger: Span) -> bool:
+        """`unless_context`: a cue of the context in this or the previous sentence vetoes the
+        rule; talk of the market does not when the trigger itself is a bench word ("a former
+        Liverpool midfielder, ... have been mentioned as possible successors")."""
+        words = self.contexts.get(context, set())
+        window = sentences[max(0, index - 1): index + 1]
+        if not any(t.lower_ in words or t.lemma_ in words for s in window for t in s):
+            return False
+        bench = self.contexts.get("bench", set())
+        return context != "market" or not any(t.lower_ in bench or t.lemma_ in bench for t in trigger)
+
+    @property
+    def player_words(self) -> set[str]:
+        """PLAYING_CONTEXT of roles.yml: "as a midfielder", "come attaccante"."""
+        return self.contexts.get("playing", set())
+
+    def playing_career(self, doc: Doc, club: Span, start: int, sentence: Span) -> bool:
+        """"As a player, he won the treble at Inter", "a centre-back in his playing days",
+        "joining Juventus as a midfielder", "che da calciatore ha giocato con il Verona": a
+        club of his playing days, told in the sentence's opening clause or in the clause of
+        the club or of the trigger, not a job on the bench."""
+        after = [t.lower_ for t in doc[club.end: min(sentence.end, club.end + 3)]]
+        if len(after) >= 2 and after[0] in ("as", "come") and (
+                after[1] in self.player_words or (after[1] in ("a", "an", "un", "uno") and after[2:3]
+                                                  and after[2] in self.player_words)):
+            return True
+        if any(t.lower_ in PLAYED_VERBS for t in doc[max(sentence.start, club.start - 4): club.start]):
+            return True
+        opening = self.clause(doc, sentence.start, sentence.start + 1, sentence)
+        clauses = [opening]
+        for index in (start, club.start):
+            if sentence.start <= index < sentence.end:
+                clauses.append(self.clause(doc, index, index + 1, sentence))
+        for number, clause in enumerate(clauses):
+            words = [doc[i].lower_ for i in clause]
+            if any(w in PLAYING_WORDS for w in words) or any(
+                    a in ("playing", "da") and b in PLAYING_CAREER_NOUNS for a, b in zip(words, words[1:])):
+                return True
+            if number == 0 and words[:1] in (["as"], ["da"], ["come"]) and any(w in self.player_words for w in words[1:3]):
+                return True  # "As a player, ...", "Da calciatore ..."
+        return False
 
     def past(self, doc: Doc, start: int, sentence: Span) -> bool:
         """A job told in the past: "spent three seasons in charge of", "was commissario tecnico
@@ -306,8 +360,9 @@ class RelationExtractor:
         if rule.relation in ("linked_to", "joins"):
             objects = [o for o in objects if not self.attached_to_person(doc, o)
                        and not self.past_job(doc, o, rule.relation)]
-        if how == "nearest":
-            subjects = [e for e in subjects if not self.possessive(doc, e)]
+            subjects = [s for s in subjects if not self.predecessor(doc, s)]
+        if how == "nearest" and rule.relation not in ("contract_until", "contract_length"):
+            subjects = [e for e in subjects if not self.possessive(doc, e)]  # "Glasner's contract" is his
         rule_many = rule.many
         if not rule_many and rule.relation in COORDINATED_OBJECTS and objects:
             group = self.coordinated(doc, objects[0], sentence)
@@ -366,6 +421,14 @@ class RelationExtractor:
         if bound.get(role) is not None:
             return [bound[role]], "bound"
         spec = getattr(rule, role)
+        named_next = any(t.ent_type_ in PERSON_LABELS for t in doc[end: min(sentence.end, end + 3)])
+        if wanted == "COACH" and rule.many != role and spec.get("side", "any") != "right" and not named_next:
+            antecedent = self.relative_antecedent(doc, start, sentence)
+            if antecedent is not None:
+                # "Carlo Ancelotti, who left to become head coach of Brazil": the relative
+                # clause is about its antecedent; "chairman Daniel Levy, who stepped down":
+                # about someone who is no coach, so about no coach at all
+                return ([antecedent], "nearest") if antecedent.label_ in self.labels(wanted, spec) else ([], "nearest")
         found = self.nearest(doc, sentence, start, end, wanted, spec, source_tokens,
                              many=rule.many == role, relation=rule.relation)
         if found:
@@ -379,12 +442,38 @@ class RelationExtractor:
             if spec["fallback"] == "recent":
                 club = self.recent_club(doc, sentence)
                 salient = self.salient_club(doc, sentence)
-                if club is None or (salient is not None and self.mentions(doc, club) < 2):
+                if club is None or (salient is not None and self.mentions(doc, club) < 2
+                                    and self.mentions(doc, salient) > self.mentions(doc, club)):
                     club = salient
             else:
                 club = self.salient_club(doc, sentence)
             return ([club], "topic") if club is not None else ([], "nearest")
         return [], "nearest"
+
+    @staticmethod
+    def predecessor(doc: Doc, person: Span) -> bool:
+        """"i possibili eredi di Antonio Conte", "a successor to Pochettino": the coach to be
+        replaced, not a candidate."""
+        if person.start < 2 or doc[person.start - 1].lower_ not in ("di", "of", "to", "for", "a", "del", "dell'", "dell’"):
+            return False
+        noun = doc[person.start - 2]
+        return noun.lower_ in SUCCESSION_NOUNS or noun.lemma_ in SUCCESSION_NOUNS
+
+    @staticmethod
+    def relative_antecedent(doc: Doc, start: int, sentence: Span) -> Span | None:
+        """The person a relative clause holding the trigger hangs on: "X, who ...", "X, che ..."
+        with no other person and no clause break between the pronoun and the trigger."""
+        i = start - 1
+        while i > sentence.start + 1:
+            token = doc[i]
+            if token.ent_type_ in PERSON_LABELS or (token.lower_ in CLAUSE_BREAKS and token.lower_ not in RELATIVE_PRONOUNS):
+                return None
+            if token.lower_ in RELATIVE_PRONOUNS:
+                if doc[i - 1].text != "," or doc[i - 2].ent_type_ not in PERSON_LABELS:
+                    return None
+                return next((e for e in sentence.ents if e.end == i - 1), None)
+            i -= 1
+        return None
 
     @staticmethod
     def labels(wanted: str, spec: dict) -> set[str]:
@@ -418,8 +507,9 @@ class RelationExtractor:
                 return False
             if wanted == "CLUB" and relation in ("leaves", "sacked_by") and self.link_target(doc, e):
                 return False
-            if wanted == "CLUB" and relation in CURRENT_JOB | {"joins", "linked_to"} and self.past_job(doc, e, relation):
-                return False
+            if wanted == "CLUB" and relation in CURRENT_JOB | {"joins", "linked_to"} and self.past_job(doc, e, relation) \
+                    and not (relation in ("leaves", "sacked_by") and self.same_clause(doc, e, start, end)):
+                return False  # a departure from the past job itself: "le dimissioni dalla Fiorentina"
             if wanted == "CLUB" and relation not in ("coach_of", "president_of") and self.attached_to_person(doc, e):
                 return False
             return not (wanted == "CLUB" and self.opponent(doc, e))
@@ -460,7 +550,13 @@ class RelationExtractor:
         introduced = club.start > 0 and (doc[club.start - 1].lower_ in JOB_PREPOSITIONS or (
             club.start > 1 and doc[club.start - 1].lower_ in ("the", "il", "la", "lo", "l'", "l’")
             and doc[club.start - 2].lower_ in JOB_PREPOSITIONS))
-        return introduced and any(t.lower_ in cues for t in window)
+        told_in_past = any(t.lower_ in ("charge", "helm") for t in window) and any(
+            t.lower_ in ("was", "were", "had") for t in window)  # "who was in charge of Bayern"
+        return introduced and (told_in_past or any(t.lower_ in cues for t in window))
+
+    def same_clause(self, doc: Doc, club: Span, start: int, end: int) -> bool:
+        low, high = (club.end, start) if club.end <= start else (end, club.start)
+        return not self.clause_break(doc, low, high)
 
     def by_market_context(self, doc, relation, subjects, objects, sentence):
         """A person of unknown role is a player in talk of the transfer market and a coach

@@ -235,9 +235,10 @@ def _td(value, nowrap: bool = False) -> str:
 
 
 def render_report(manifest: list[dict], texts: dict[str, str], entities: list[dict], triples: list[dict],
-                  summary: list[dict], title: str = "calcio-triples review") -> str:
+                  summary: list[dict], title: str = "calcio-triples review", note: str = "") -> str:
     """The whole page. manifest: articles.csv rows; texts: article id -> text;
-    entities, triples, summary: rows of entities.csv, triples.csv, summary.csv."""
+    entities, triples, summary: rows of entities.csv, triples.csv, summary.csv; note: a
+    line under the figures (e.g. that only part of a big run is shown)."""
     manifest = sorted(manifest, key=lambda r: r["article_id"])
     index = {row["article_id"]: i for i, row in enumerate(manifest, 1)}
     for row in triples:  # triples of an article the manifest lacks still get a section
@@ -263,7 +264,7 @@ def render_report(manifest: list[dict], texts: dict[str, str], entities: list[di
     n_ok = sum(1 for r in manifest if r.get("status") == "ok")
     stats = (f"{len(manifest)} articles ({n_ok} ok, {len(manifest) - n_ok} skipped or failed) · "
              f"{len(triples)} triples (" + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ")"
-             f" · {len(summary)} distinct (subject, relation, object)")
+             f" · {len(summary)} distinct (subject, relation, object)" + (f" · {note}" if note else ""))
 
     # all triples, filterable
     options: dict[str, set[str]] = {f: set() for f in FILTERS}

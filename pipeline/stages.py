@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -28,10 +29,12 @@ from pipeline.language import SUPPORTED, assign_language
 from pipeline.nlp import model_setting
 from pipeline.relations import RelationExtractor
 from pipeline.report import render_report
-from pipeline.ruleset import RULES_DIR, RuleFileError, rule_file
+from pipeline.rulebook import check_rules, load_rules
+from pipeline.ruleset import RULES_DIR, RuleFileError
 from pipeline.summary import SUMMARY_COLUMNS, summarise
 from pipeline.write import (
-    TRIPLE_COLUMNS, atomic_write, publish, read_csv, sort_rows, start_staging, write_csv, write_per_article,
+    TRIPLE_COLUMNS, atomic_file, atomic_write, excel_restore, publish, sort_rows, start_staging, write_csv,
+    write_per_article,
 )
 
 ENTITY_COLUMNS = ["article_id", "text", "canonical", "type", "entity_id", "start", "end", "sentence", "component"]
@@ -39,7 +42,6 @@ ARTICLE_COLUMNS = ["article_id", "path", "date", "language", "language_prob", "s
                    "n_entities", "n_triples", "sha256"]
 
 
-RULE_FILES = ("relations", "status", "attribution", "coref", "roles")
 FAILURE_STAGES = ("annotate", "normalise", "relations")
 # What a run owns under OUT/work: files of an earlier run it did not produce again (an
 # Italian DocBin when no Italian article is left) are removed when it is published.
@@ -78,17 +80,9 @@ def check_config(languages=SUPPORTED) -> None:
         raise
     except Exception as error:  # noqa: BLE001 - not UTF-8, a name that is not text...
         raise StageError(f"{kb_path}: knowledge base cannot be used: {type(error).__name__}: {error}") from None
+    check_rules(languages)
     for lang in languages:
-        for name in RULE_FILES:
-            path = RULES_DIR / lang / f"{name}.yml"
-            try:
-                if rule_file(lang, name) is None:
-                    raise StageError(f"{path}: rule file is empty")
-            except (RuleFileError, StageError):
-                raise
-            except (OSError, ValueError) as error:
-                raise StageError(f"{path}: rule file cannot be read: {error}") from None
-        set_up("relations", lang, lambda: RelationExtractor(spacy.blank(lang)))
+        set_up("relations", lang, lambda: RelationExtractor(spacy.blank(lang), rules=load_rules(lang)))
 
 
 def set_up(stage: str, lang: str, factory):
@@ -143,10 +137,6 @@ def with_language(article: Article, hints: dict) -> Article:
 def save_articles(articles: list[Article], out: Path) -> None:
     lines = "".join(json.dumps(a.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for a in articles)
     atomic_write(work_dir(out) / "articles.jsonl", lines)
-
-
-def load_articles(out: Path) -> list[Article]:
-    return list(iter_articles(out))
 
 
 def iter_articles(out: Path) -> Iterator[Article]:
@@ -433,7 +423,7 @@ def run_normalise(out: Path, engine=None) -> list[dict]:
     return run_from_index(out, "normalise", "annotate", "run the annotate stage first", engine)
 
 
-def run_relations(out: Path, engine=None) -> list[dict]:
+def run_relations(out: Path, engine=None) -> int:
     run_from_index(out, "relations", "normalise", "run the normalise stage first", engine)
     return write_triples(out, out, Caches(work_dir(out) / "cache"))
 
@@ -478,16 +468,16 @@ def write_entities(source: Path, target: Path, caches: Caches) -> int:
     return write_csv(target / "entities.csv", ENTITY_COLUMNS, rows)
 
 
-def write_triples(source: Path, target: Path, caches: Caches) -> list[dict]:
+def write_triples(source: Path, target: Path, caches: Caches) -> int:
     """work/triples.jsonl (all triple rows, in output order) from the relations index."""
     entries = read_index(source, "relations", "run the relations stage first")
-    lines, rows = [], []
-    for entry in entries:  # sorted by article id: sorting each article's rows sorts all
-        article_rows = sort_rows(get_json(caches.rows["relations"], entry["key"]) or [])
-        rows += article_rows
-        lines += [json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in article_rows]
-    atomic_write(work_dir(target) / "triples.jsonl", "".join(lines))
-    return rows
+    count = 0
+    with atomic_file(work_dir(target) / "triples.jsonl") as handle:
+        for entry in entries:  # sorted by article id: sorting each article's rows sorts all
+            for row in sort_rows(get_json(caches.rows["relations"], entry["key"]) or []):
+                handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+                count += 1
+    return count
 
 
 def normalised_docs(out: Path) -> Iterator:
@@ -501,22 +491,23 @@ def normalised_docs(out: Path) -> Iterator:
             yield bytes_doc(data, vocabs[entry["language"]])
 
 
-def load_triples(out: Path) -> list[dict]:
+def iter_triples(out: Path) -> Iterator[dict]:
+    """The rows of work/triples.jsonl one at a time, each checked for every column."""
     path = work_dir(out) / "triples.jsonl"
     if not path.exists():
         raise StageError(f"{path} missing: run the relations stage first")
-    rows = read_jsonl(path, "run the relations stage again")
-    for number, row in enumerate(rows, 1):
+    for number, row in enumerate(iter_jsonl(path, "run the relations stage again"), 1):
         missing = [c for c in TRIPLE_COLUMNS if c not in row]
         if missing:
             raise StageError(f"{path}: entry {number} lacks {', '.join(missing)}; run the relations stage again")
-    return rows
+        yield row
 
 
 def run_write(out: Path, bom: bool = True, per_article: bool = False) -> int:
     """triples.csv, articles.csv, summary.csv, report.html (and OUT/articles/*.csv), from
     OUT/work and OUT/entities.csv; all of them are replaced together (see write.publish)."""
-    load_triples(out)  # before touching OUT: a missing or damaged stage output is a clear error
+    for _ in iter_triples(out):  # before touching OUT: a missing or damaged stage output is a clear error
+        pass
     staging = start_staging(out)
     try:
         count = write_outputs(out, staging, bom, per_article)
@@ -527,28 +518,68 @@ def run_write(out: Path, bom: bool = True, per_article: bool = False) -> int:
     return count
 
 
+# The report shows the most recent articles of a big run in full (text, entities, triples);
+# every article and triple of the run stays in the CSVs.
+REPORT_ARTICLES = 300
+
+
 def write_outputs(source: Path, target: Path, bom: bool = True, per_article: bool = False) -> int:
     """Read the run in `source` (work/ and entities.csv) and write its final files into
     `target`: triples.csv, articles.csv, summary.csv, report.html (and articles/*.csv);
-    entities.csv too when its BOM must change."""
-    rows = load_triples(source)
-    articles = load_articles(source)
-    count = write_csv(target / "triples.csv", TRIPLE_COLUMNS, rows, bom=bom)
-    manifest = write_manifest(source, rows, bom, articles, target=target)
-    summary = summarise(rows)
-    write_csv(target / "summary.csv", SUMMARY_COLUMNS, summary, bom=bom)
+    entities.csv too when its BOM must change. The triples are streamed: what is held is
+    the summary's groups and the rows of the articles the report shows."""
+    for _ in iter_triples(source):  # a damaged stage output is a clear error before anything is written
+        pass
+    manifest = [asdict(replace(a, text="")) for a in iter_articles(source)]
+    shown = report_articles(manifest)
+    per_article_count: dict[str, int] = {}
+    reported: list[dict] = []
+
+    def counted(rows: Iterable[dict]) -> Iterator[dict]:
+        for row in rows:
+            per_article_count[row["article_id"]] = per_article_count.get(row["article_id"], 0) + 1
+            if row["article_id"] in shown:
+                reported.append(row)
+            yield row
+
+    count = write_csv(target / "triples.csv", TRIPLE_COLUMNS, counted(iter_triples(source)), bom=bom)
+    summary_rows = summarise(iter_triples(source))
+    write_csv(target / "summary.csv", SUMMARY_COLUMNS, summary_rows, bom=bom)
+    manifest = write_manifest(source, per_article_count, bom, manifest, target=target)
     if per_article:
-        write_article_csvs(target, rows, manifest, bom)
+        write_article_csvs(target, iter_triples(source), manifest, bom)
     entities_csv = source / "entities.csv"
-    entities = read_csv(entities_csv) if entities_csv.exists() else []
-    if entities_csv.exists():
-        with entities_csv.open("rb") as handle:
-            has_bom = handle.read(3) == b"\xef\xbb\xbf"
-        if has_bom != bom:  # written by normalise with a BOM: --no-bom holds for every CSV
-            write_csv(target / "entities.csv", ENTITY_COLUMNS, entities, bom=bom)
-    texts = {a.article_id: a.text for a in articles}
-    atomic_write(target / "report.html", render_report(manifest, texts, entities, rows, summary))
+    if entities_csv.exists() and file_has_bom(entities_csv) != bom:  # --no-bom holds for every CSV
+        write_csv(target / "entities.csv", ENTITY_COLUMNS, iter_csv(entities_csv), bom=bom)
+    entities = [e for e in iter_csv(entities_csv) if e["article_id"] in shown] if entities_csv.exists() else []
+    texts = {a.article_id: a.text for a in iter_articles(source) if a.article_id in shown}
+    note = "" if len(shown) == len(manifest) else (
+        f"showing the {len(shown)} most recent of {len(manifest)} articles; every triple is in triples.csv")
+    atomic_write(target / "report.html", render_report([m for m in manifest if m["article_id"] in shown],
+                                                       texts, entities, reported, summary_rows, note=note))
     return count
+
+
+def report_articles(manifest: list[dict], limit: int | None = None) -> set[str]:
+    """The ids of the articles the report shows: all, or the `limit` (REPORT_ARTICLES)
+    most recent ones."""
+    limit = REPORT_ARTICLES if limit is None else limit
+    if len(manifest) <= limit:
+        return {m["article_id"] for m in manifest}
+    newest = sorted(manifest, key=lambda m: (m["status"] == "ok", m["date"] or "", m["article_id"]), reverse=True)
+    return {m["article_id"] for m in newest[:limit]}
+
+
+def file_has_bom(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(3) == b"\xef\xbb\xbf"
+
+
+def iter_csv(path: Path) -> Iterator[dict]:
+    """The rows of one of our CSVs one at a time, neutralised cells restored."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for row in csv.DictReader(handle):
+            yield {k: excel_restore(v or "") for k, v in row.items()}
 
 
 def warn_refused(refused: list[str]) -> None:
@@ -556,7 +587,7 @@ def warn_refused(refused: list[str]) -> None:
         print(f"warning: {relative} not written: its folder leads outside OUT", file=sys.stderr)
 
 
-def write_article_csvs(out: Path, triples: list[dict], manifest: list[dict], bom: bool) -> dict[str, Path]:
+def write_article_csvs(out: Path, triples: Iterable[dict], manifest: list[dict], bom: bool) -> dict[str, Path]:
     """OUT/articles/<article id>.csv for every article processed (status ok), same columns
     as triples.csv; an id that cannot be a safe file name is reported and left out."""
     ids = [row["article_id"] for row in manifest if row["status"] == "ok"]
@@ -566,25 +597,22 @@ def write_article_csvs(out: Path, triples: list[dict], manifest: list[dict], bom
     return written
 
 
-def write_manifest(out: Path, triples: list[dict], bom: bool,
-                   articles: list[Article] | None = None, target: Path | None = None) -> list[dict]:
-    """articles.csv (into target, default out) from the run in out."""
+def write_manifest(out: Path, triples_per_article: dict[str, int], bom: bool,
+                   manifest: list[dict], target: Path | None = None) -> list[dict]:
+    """articles.csv (into target, default out) from the run in out: every article of
+    manifest (articles.jsonl rows) with its final status and its entity and triple counts."""
     entities_per_article: dict[str, int] = {}
     entities_csv = out / "entities.csv"
     if entities_csv.exists():
-        for row in read_csv(entities_csv):
+        for row in iter_csv(entities_csv):
             entities_per_article[row["article_id"]] = entities_per_article.get(row["article_id"], 0) + 1
-    triples_per_article: dict[str, int] = {}
-    for row in triples:
-        triples_per_article[row["article_id"]] = triples_per_article.get(row["article_id"], 0) + 1
     rows = []
     failed = failures(out)
-    for article in articles if articles is not None else load_articles(out):
-        row = asdict(article)
-        del row["text"]
-        row["status"] = failed.get(article.article_id, row["status"])
-        row["n_entities"] = entities_per_article.get(article.article_id, 0)
-        row["n_triples"] = triples_per_article.get(article.article_id, 0)
+    for article in manifest:
+        row = {k: v for k, v in article.items() if k != "text"}
+        row["status"] = failed.get(article["article_id"], row["status"])
+        row["n_entities"] = entities_per_article.get(article["article_id"], 0)
+        row["n_triples"] = triples_per_article.get(article["article_id"], 0)
         rows.append(row)
     write_csv((target or out) / "articles.csv", ARTICLE_COLUMNS, rows, bom=bom)
     return rows
@@ -646,7 +674,7 @@ def run_extract(in_dir: Path, out: Path, models: dict[str, str | None] | None = 
     prune_caches(out)
     warn_refused(refused)
     return {"articles": record.articles, "annotated": per_language(stage_run.index["annotate"]),
-            "triples": len(triples), "skipped": skipped + sorted(failed.items())}
+            "triples": triples, "skipped": skipped + sorted(failed.items())}
 
 
 def ingested(in_dir: Path, max_bytes: int, max_chars: int, hints: dict, record: RunRecord) -> Iterator[Article]:

@@ -32,28 +32,36 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 
 def summarise(triples: Iterable[dict]) -> list[dict]:
-    """The summary rows for triple rows (dicts with the triples.csv columns)."""
-    groups: dict[tuple[str, str, str], list[dict]] = {}
+    """The summary rows for triple rows (dicts with the triples.csv columns).
+
+    Rows are read once; each group keeps only the few fields the summary shows, so a run
+    of millions of triples is summarised without holding its rows.
+    """
+    groups: dict[tuple[str, str, str], list[tuple]] = {}
     for row in triples:
-        groups.setdefault((row["subject"], row["relation"], row["object"]), []).append(row)
-    summary = []
-    for (subject, relation, obj), rows in groups.items():
-        rows = sorted(rows, key=report_order)
-        dates = [r["article_date"] for r in rows if r.get("article_date")]
-        latest = rows[-1]
-        statuses = {r["status"] for r in rows}
-        summary.append({
-            "subject": subject, "subject_type": latest.get("subject_type", ""),
-            "relation": relation,
-            "object": obj, "object_type": latest.get("object_type", ""),
-            "values": ";".join(_unique(r.get("value", "") for r in rows)),
-            "first_date": min(dates) if dates else "", "last_date": max(dates) if dates else "",
-            "n_articles": len({r["article_id"] for r in rows}),
-            "statuses": ";".join([s for s in STATUS_ORDER if s in statuses]
-                                 + sorted(statuses - set(STATUS_ORDER))),
-            "latest_status": latest["status"], "latest_article": latest["article_id"],
-            "sources": ";".join(_unique(s.strip() for r in rows for s in (r.get("source") or "").split(";"))),
-            "articles": ";".join(_unique(r["article_id"] for r in rows)),
-        })
+        groups.setdefault((row["subject"], row["relation"], row["object"]), []).append(
+            (report_order(row), row.get("value", ""), row["status"], row.get("source") or "", row["article_id"],
+             row.get("article_date") or "", row.get("subject_type", ""), row.get("object_type", "")))
+    summary = [summary_row(key, sorted(reports, key=lambda r: r[0])) for key, reports in groups.items()]
     return sorted(summary, key=lambda r: (r["subject"].casefold(), r["subject"], r["relation"],
                                           r["object"].casefold(), r["object"]))
+
+
+def summary_row(key: tuple[str, str, str], reports: list[tuple]) -> dict:
+    """One summary row from a group's reports (order, value, status, source, article, date,
+    subject type, object type), in report order."""
+    subject, relation, obj = key
+    dates = [r[5] for r in reports if r[5]]
+    latest = reports[-1]
+    statuses = {r[2] for r in reports}
+    return {
+        "subject": subject, "subject_type": latest[6], "relation": relation,
+        "object": obj, "object_type": latest[7],
+        "values": ";".join(_unique(r[1] for r in reports)),
+        "first_date": min(dates) if dates else "", "last_date": max(dates) if dates else "",
+        "n_articles": len({r[4] for r in reports}),
+        "statuses": ";".join([s for s in STATUS_ORDER if s in statuses] + sorted(statuses - set(STATUS_ORDER))),
+        "latest_status": latest[2], "latest_article": latest[4],
+        "sources": ";".join(_unique(s.strip() for r in reports for s in r[3].split(";"))),
+        "articles": ";".join(_unique(r[4] for r in reports)),
+    }

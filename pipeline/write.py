@@ -5,8 +5,8 @@ input always gives byte-identical output.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
-import io
 import json
 import os
 import re
@@ -50,26 +50,38 @@ def read_csv(path: Path) -> list[dict]:
 
 
 def write_csv(path: Path, columns: list[str], rows: Iterable[dict], bom: bool = True) -> int:
-    """Write rows to path via a temporary file and an atomic rename."""
-    buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
-    writer.writeheader()
+    """Write rows to path, streaming them into a temporary file renamed over path at the end."""
     count = 0
-    for row in rows:
-        writer.writerow({c: excel_safe(c, row.get(c, "")) for c in columns})
-        count += 1
-    atomic_write(path, ("\ufeff" if bom else "") + buffer.getvalue())
+    with atomic_file(path) as handle:
+        if bom:
+            handle.write("\ufeff")
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: excel_safe(c, row.get(c, "")) for c in columns})
+            count += 1
     return count
 
 
-def atomic_write(path: Path, text: str) -> None:
+@contextlib.contextmanager
+def atomic_file(path: Path):
+    """A text file opened for writing next to path; it replaces path only when the block
+    ends without error (and is removed otherwise)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as handle:
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    with atomic_file(path) as handle:
         handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
 
 
 def sort_rows(rows: list[dict]) -> list[dict]:

@@ -60,3 +60,22 @@ def test_roles_tell_players_from_coaches(normalised):
     mentions = normalised("en", "Striker Dusan Vlahovic scored twice for coach Igor Tudor.")
     assert ("Dusan Vlahovic", "Dusan Vlahovic", "PLAYER") in mentions
     assert ("Igor Tudor", "Igor Tudor", "COACH") in mentions
+
+
+def test_a_shared_surname_is_the_brother_named_last(normalised):
+    mentions = normalised("it", "Simone Inzaghi ha lasciato l'Inter. Filippo Inzaghi allena il Genoa e Inzaghi sogna la promozione.")
+    assert ("Inzaghi", "Filippo Inzaghi") in [(text, name) for text, name, _ in mentions]
+
+
+def test_a_function_word_the_ner_took_for_a_name_is_no_person(tiny_kb):
+    from spacy.tokens import Span
+
+    from pipeline.nlp import build_nlp
+    from pipeline.normalise import Normaliser
+
+    nlp = build_nlp("en", model="blank", kb=tiny_kb)
+    doc = nlp("Yet five months later, Marco Silva has Fulham top of the table.")
+    doc.ents = [Span(doc, 0, 1, label="PER")] + [e for e in doc.ents if e.start > 0]
+    names = Normaliser(nlp, tiny_kb)(doc).user_data["entities"]
+    assert not any(info["name"] == "Yet" for info in names.values())
+    assert any(info["name"] == "Marco Silva" for info in names.values())

@@ -112,3 +112,85 @@ def test_a_club_short_form_names_the_club_of_the_article(extract):
 def test_players_nationality_is_not_a_team(extract):
     text = "Inter fired Enzo Maresca. The Belgium international scored twice."
     assert not any(o == "Belgium" for s, r, o in relations(extract("en", text)))
+
+
+def test_a_coachs_own_contract_is_his_even_with_a_possessive(extract):
+    text = "Fulham are top of the table. Marco Silva's current deal, signed in 2023, runs until the summer of 2027."
+    assert ("Marco Silva", "contract_until", "Fulham", "2027", "fact", "") in extract("en", text)
+
+
+def test_clubs_of_a_playing_career_are_no_coaching_jobs(extract):
+    found = relations(extract("en", "As a player, Marco Silva won the league with Inter and had spells at Genoa."))
+    assert not any(r in ("former_coach_of", "coach_of") for s, r, o in found)
+    found = relations(extract("en", "Marco Silva, who spent his playing career at Crotone, later coached Genoa."))
+    assert ("Marco Silva", "former_coach_of", "Genoa") in found
+    assert ("Marco Silva", "former_coach_of", "Crotone") not in found
+
+
+def test_a_departure_takes_the_club_the_text_is_about(extract):
+    text = "Chelsea are looking for a new coach. Enzo Maresca left in June to take a break."
+    assert ("Enzo Maresca", "leaves", "Chelsea") in relations(extract("en", text))
+
+
+def test_a_relative_clause_is_about_the_coach_it_hangs_on(extract):
+    found = relations(extract("en", "Marco Silva succeeded Enzo Maresca, who left to become head coach of Juventus."))
+    assert ("Enzo Maresca", "coach_of", "Juventus") in found
+    assert ("Marco Silva", "coach_of", "Juventus") not in found
+
+
+def test_a_relative_clause_about_a_president_names_no_coach(extract):
+    text = "Marco Silva is under pressure. The board, without president Urbano Cairo, who stepped down in May, is split."
+    assert not any(r == "leaves" for s, r, o in relations(extract("en", text)))
+
+
+def test_the_new_club_coach_is_an_appointment(extract):
+    found = relations(extract("en", "Massimiliano Allegri is poised to become the new Juventus boss."))
+    assert ("Massimiliano Allegri", "joins", "Juventus") in found
+
+
+def test_a_ruled_out_move_for_a_player_is_a_denied_target(extract):
+    text = "Chelsea are busy in the market, but a move for Victor Osimhen has been ruled out."
+    assert ("Chelsea", "transfer_target", "Victor Osimhen", "", "denied", "") in extract("en", text)
+
+
+def test_reviewing_the_coachs_position_is_a_rumoured_sacking(extract):
+    found = extract("en", "Tottenham Hotspur's board will meet to review the position of head coach Marco Silva.")
+    assert ("Marco Silva", "sacked_by", "Tottenham Hotspur", "", "rumour", "") in found
+
+
+def test_a_club_left_in_a_past_spell_is_not_the_club_he_leaves_now(extract):
+    text = ("Marco Silva keeps Fulham waiting. The coach, who was in charge of Brentford from 2019 to 2021, "
+            "is tempted to walk away after the season.")
+    found = relations(extract("en", text))
+    assert ("Marco Silva", "leaves", "Fulham") in found
+    assert ("Marco Silva", "leaves", "Brentford") not in found
+
+
+def test_italian_resignation_from_a_past_club_is_a_departure_from_it(extract):
+    text = "Per Massimiliano Allegri si tratta di un ritorno in panchina dopo le dimissioni dalla Juventus."
+    assert ("Massimiliano Allegri", "leaves", "Juventus") in relations(extract("it", text))
+
+
+def test_italian_sacked_coach_named_in_apposition(extract):
+    text = "Il Torino cambia allenatore. Marco Silva prende il posto di Massimiliano Allegri, esonerato lunedì."
+    found = relations(extract("it", text))
+    assert ("Massimiliano Allegri", "sacked_by", "Torino") in found
+    assert ("Marco Silva", "sacked_by", "Torino") not in found
+
+
+def test_italian_predecessor_is_no_candidate(extract):
+    text = "Il Napoli ha inserito Marco Silva nella lista dei possibili eredi di Massimiliano Allegri."
+    found = relations(extract("it", text))
+    assert ("Marco Silva", "linked_to", "Napoli") in found
+    assert ("Massimiliano Allegri", "linked_to", "Napoli") not in found
+
+
+def test_italian_contract_extended_by_years(extract):
+    found = extract("it", "Il Milan ha esteso di due anni il contratto di Massimiliano Allegri.")
+    assert ("Massimiliano Allegri", "contract_length", "AC Milan", "2", "fact", "") in found
+
+
+def test_italian_career_step_before_the_next_job(extract):
+    text = "Dopo il Genoa, Massimiliano Allegri ha allenato il Napoli, prima di accasarsi alla Juventus."
+    found = relations(extract("it", text, date="2025-06-01"))
+    assert ("Massimiliano Allegri", "former_coach_of", "Juventus") in found

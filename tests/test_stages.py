@@ -155,3 +155,16 @@ def test_dask_engine_on_a_local_cluster_writes_the_same_outputs(folder, tmp_path
         record = extract(folder, tmp_path / "dask", "--engine", "dask", "--scheduler", cluster.scheduler_address)
     assert record["engine"] == "dask" and ran(record)["relations"] == 4
     assert outputs(tmp_path / "dask") == outputs(one)
+
+
+def test_a_big_run_reports_its_most_recent_articles_and_keeps_every_triple(folder, tmp_path, monkeypatch):
+    monkeypatch.setattr("pipeline.stages.REPORT_ARTICLES", 2)
+    out = tmp_path / "out"
+    extract(folder, out)
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert "showing the 2 most recent of 4 articles; every triple is in triples.csv" in report
+    assert "Marco Silva is set to replace him" in report  # en/spurs, 2025-06-12
+    assert "Il Milan ha scelto" in report  # it/milan, 2025-06-01
+    assert "Il Torino ha esonerato" not in report  # it/toro, 2025-05: older
+    triples = (out / "triples.csv").read_text(encoding="utf-8-sig")
+    assert "it/toro" in triples and "en/juve" in triples
