@@ -86,6 +86,35 @@ SUCCESSION_NOUNS = {"successor", "successors", "replacement", "replacements", "e
 CONFIDENCE = {"bound": 0.9, "nearest": 0.75, "topic": 0.6}
 
 
+
+class EntityIndex:
+    """doc.ents built once per doc (spaCy builds the tuple of spans anew on every access,
+    and the rules ask for it thousands of times per article). Relations never change
+    doc.ents, so the last doc's list stays valid."""
+
+    _doc: Doc | None = None
+    _ents: list[Span] = []
+    _starts: list[int] = []
+
+    @classmethod
+    def of(cls, doc: Doc) -> list[Span]:
+        if cls._doc is not doc:
+            cls._doc, cls._ents = doc, list(doc.ents)
+            cls._starts = [e.start for e in cls._ents]
+        return cls._ents
+
+    @classmethod
+    def within(cls, span: Span) -> list[Span]:
+        """The entities inside span (as span.ents)."""
+        ents = cls.of(span.doc)
+        found = []
+        for ent in ents[bisect.bisect_left(cls._starts, span.start):]:
+            if ent.end > span.end:
+                break
+            found.append(ent)
+        return found
+
+
 @dataclass
 class Rule:
     id: str
@@ -395,7 +424,7 @@ class RelationExtractor:
             if i == current.end or i >= sentence.end or not any(
                     doc[j].lower_ in COORDINATORS for j in range(current.end, i)):
                 return group
-            following = next((e for e in sentence.ents if e.start == i and e.label_ == first.label_), None)
+            following = next((e for e in EntityIndex.within(sentence) if e.start == i and e.label_ == first.label_), None)
             if following is None or (following.label_ == "CLUB" and self.attached_to_person(doc, following)
                                      and not self.shared_role(doc, first, following)):
                 return group
@@ -471,7 +500,7 @@ class RelationExtractor:
             if token.lower_ in RELATIVE_PRONOUNS:
                 if doc[i - 1].text != "," or doc[i - 2].ent_type_ not in PERSON_LABELS:
                     return None
-                return next((e for e in sentence.ents if e.end == i - 1), None)
+                return next((e for e in EntityIndex.within(sentence) if e.end == i - 1), None)
             i -= 1
         return None
 
@@ -487,7 +516,7 @@ class RelationExtractor:
         token = doc[token_index]
         if not token.ent_type_:
             return None
-        return next((e for e in doc.ents if e.start <= token_index < e.end), None)
+        return next((e for e in EntityIndex.of(doc) if e.start <= token_index < e.end), None)
 
     def nearest(self, doc, sentence, start, end, wanted, spec, excluded, many, relation=""):
         """Entities of the wanted type in the sentence, nearest the trigger first.
@@ -514,8 +543,8 @@ class RelationExtractor:
                 return False
             return not (wanted == "CLUB" and self.opponent(doc, e))
 
-        left = [e for e in sentence.ents if e.end <= start and usable(e) and start - e.end <= window]
-        right = [e for e in sentence.ents if e.end > start and usable(e) and e.start - end <= window]
+        left = [e for e in EntityIndex.within(sentence) if e.end <= start and usable(e) and start - e.end <= window]
+        right = [e for e in EntityIndex.within(sentence) if e.end > start and usable(e) and e.start - end <= window]
         left.sort(key=lambda e: start - e.end)
         right.sort(key=lambda e: max(0, e.start - end))
         if spec.get("same_clause"):
@@ -611,13 +640,13 @@ class RelationExtractor:
 
     @staticmethod
     def mentions(doc: Doc, entity: Span) -> int:
-        return sum(1 for e in doc.ents if e.kb_id_ == entity.kb_id_)
+        return sum(1 for e in EntityIndex.of(doc) if e.kb_id_ == entity.kb_id_)
 
     def recent_club(self, doc: Doc, sentence: Span) -> Span | None:
         """The club a sentence without one is about: the first club (its likely subject) of
         the last of the two sentences before that names one, not as an opponent, a
         person's club or a past job."""
-        before = [e for e in doc.ents if e.label_ == "CLUB" and e.end <= sentence.start
+        before = [e for e in EntityIndex.of(doc) if e.label_ == "CLUB" and e.end <= sentence.start
                   and not self.opponent(doc, e) and not self.attached_to_person(doc, e)
                   and not self.past_job(doc, e)]
         return self.subject_of_last_sentence(doc, before, sentence, max_gap=2)
@@ -625,9 +654,9 @@ class RelationExtractor:
     @staticmethod
     def salient_club(doc: Doc, sentence: Span) -> Span | None:
         """The club the article names most up to this sentence (ties: the latest)."""
-        before = [e for e in doc.ents if e.label_ == "CLUB" and e.end <= sentence.end]
+        before = [e for e in EntityIndex.of(doc) if e.label_ == "CLUB" and e.end <= sentence.end]
         if not before:  # a headline: the club the whole article is about
-            before = [e for e in doc.ents if e.label_ == "CLUB"]
+            before = [e for e in EntityIndex.of(doc) if e.label_ == "CLUB"]
         if not before:
             return None
         counts: dict[str, int] = {}
@@ -639,12 +668,12 @@ class RelationExtractor:
     @staticmethod
     def names_someone(clause: Span) -> bool:
         """A clause naming a player, president or journalist is about him, not the coach in focus."""
-        return any(e.label_ in ("PLAYER", "PRESIDENT", "JOURNALIST") for e in clause.ents)
+        return any(e.label_ in ("PLAYER", "PRESIDENT", "JOURNALIST") for e in EntityIndex.within(clause))
 
     def topic(self, doc: Doc, sentence: Span) -> Span | None:
         """The coach a sentence without one is about: the first coach of the last sentence
         (within three) that named one, its likely subject."""
-        before = [e for e in doc.ents if e.end <= sentence.start and e.label_ == "COACH"]
+        before = [e for e in EntityIndex.of(doc) if e.end <= sentence.start and e.label_ == "COACH"]
         return self.subject_of_last_sentence(doc, before, sentence, max_gap=3)
 
     @staticmethod
