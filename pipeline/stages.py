@@ -27,10 +27,8 @@ from pipeline.ingest import Article, find_articles, ingest, DEFAULT_MAX_BYTES, D
 from pipeline.knowledge import KB_FILE, KnowledgeBaseError, load_kb
 from pipeline.language import SUPPORTED, assign_language
 from pipeline.nlp import model_setting
-from pipeline.relations import RelationExtractor
 from pipeline.report import render_report
-from pipeline.rulebook import check_rules, load_rules
-from pipeline.ruleset import RULES_DIR, RuleFileError
+from pipeline.rulebook import check_rules
 from pipeline.summary import SUMMARY_COLUMNS, summarise
 from pipeline.write import (
     TRIPLE_COLUMNS, atomic_file, atomic_write, excel_restore, publish, sort_rows, start_staging, write_csv,
@@ -81,19 +79,6 @@ def check_config(languages=SUPPORTED) -> None:
     except Exception as error:  # noqa: BLE001 - not UTF-8, a name that is not text...
         raise StageError(f"{kb_path}: knowledge base cannot be used: {type(error).__name__}: {error}") from None
     check_rules(languages)
-    for lang in languages:
-        set_up("relations", lang, lambda: RelationExtractor(spacy.blank(lang), rules=load_rules(lang)))
-
-
-def set_up(stage: str, lang: str, factory):
-    """factory() for a stage, any configuration error made one clear StageError."""
-    try:
-        return factory()
-    except (RuleFileError, KnowledgeBaseError, StageError):
-        raise
-    except Exception as error:  # noqa: BLE001 - e.g. a Matcher pattern spaCy rejects
-        raise StageError(f"{stage} cannot start for {lang!r}: the rules in {RULES_DIR / lang} "
-                         f"are not usable: {type(error).__name__}: {error}") from None
 
 
 def run_ingest(in_dir: Path, out: Path, max_bytes: int = DEFAULT_MAX_BYTES,

@@ -17,25 +17,35 @@ Command line::
     python -m pipeline.train train    --lang en [--max-seconds 1500]
     python -m pipeline.train evaluate --lang en
     python -m pipeline.train all      --lang en      # the three above
+    python -m pipeline.train retrain  --lang en [--extra corpus/ner]
+
+``retrain`` fine-tunes the shipped model on our own annotated sentences
+(``corpus/ner/<lang>.jsonl``) mixed with a replay sample of its original
+training data, and replaces ``models/<lang>`` only if the test-split F1 holds.
 
 Every step takes ``--help``. Set ``OMP_NUM_THREADS=1`` (and friends) to keep
-training on one core.
+training on one core; only one training runs at a time (``build/ner/training.lock``).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
+import random
 import shutil
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.vocab import Vocab
 
@@ -376,8 +386,9 @@ def export_model(lang: str, src: Path, dest: Path, extra_meta: Optional[Dict] = 
     nlp = spacy.load(src)
     cfg = nlp.config
     cfg["training"]["before_update"] = None
-    for key in ("train", "dev"):
-        cfg["paths"][key] = None
+    for key in ("train", "dev", "base_model"):  # base_model: only in a retrained pipeline
+        if key in cfg["paths"]:
+            cfg["paths"][key] = None
     meta = dict(nlp.meta)
     meta.update(MODEL_META[lang])
     meta["version"] = "0.1.0"
@@ -441,6 +452,432 @@ def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
 
 
+# --------------------------------------------------------------------------- our own sentences
+
+EXTRA_DIR = ROOT / "corpus" / "ner"
+RETRAIN_CONFIG = CONFIG_DIR / "ner-retrain.cfg"
+RETRAIN_README = MODELS_DIR / "README.md"
+README_MARKER = "<!-- retrain-ner: python -m pipeline.train retrain adds a row above this line -->"
+LOCK_FILE = BUILD_DIR / "training.lock"
+OWN_SOURCE = {
+    "name": "calcio-triples: football-news sentences written and annotated for this project (corpus/ner)",
+    "license": "ours (same terms as the repository)",
+}
+DATA_NAMES = {"en": "CoNLL-2003", "it": "KIND Wikinews"}
+
+
+class OwnSentencesError(ValueError):
+    """Problems in our JSONL sentences, each ``file:line: message``; nothing is trained."""
+
+    def __init__(self, problems: Sequence[str]):
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+@dataclass
+class OwnSentences:
+    """Our annotated sentences for one language: to train on, and held out to score."""
+
+    train_file: Path
+    train: List[Doc]
+    heldout_file: Optional[Path] = None
+    heldout: List[Doc] = field(default_factory=list)
+
+
+def own_files(extra_dir: Path, lang: str) -> Tuple[Path, Path]:
+    """``<lang>.jsonl`` (required) and ``<lang>-heldout.jsonl`` (optional) in ``extra_dir``."""
+    return Path(extra_dir) / f"{lang}.jsonl", Path(extra_dir) / f"{lang}-heldout.jsonl"
+
+
+def tokens_over(doc: Doc, start: int, end: int) -> str:
+    return " ".join(repr(t.text) for t in doc if t.idx < end and t.idx + len(t) > start)
+
+
+def check_span(doc: Doc, span: Any, number: int, labels: Sequence[str]) -> Tuple[Optional[Span], Optional[str]]:
+    """The entity a ``{"start", "end", "label"}`` object marks in ``doc``, or what is wrong with it."""
+    where = f"span {number}"
+    if not isinstance(span, dict) or set(span) != {"start", "end", "label"}:
+        return None, f'{where}: expected {{"start": int, "end": int, "label": str}}, got {json.dumps(span, ensure_ascii=False)}'
+    start, end, label = span["start"], span["end"], span["label"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+        return None, f"{where}: start and end must be integers, got {start!r} and {end!r}"
+    if not 0 <= start < end <= len(doc.text):
+        return None, f"{where} ({start}-{end}) is out of range: the text has {len(doc.text)} characters (0 <= start < end <= {len(doc.text)})"
+    surface = doc.text[start:end]
+    if label not in labels:
+        return None, f"{where} {surface!r}: unknown label {label!r} (the {doc.lang_} model knows {', '.join(labels)})"
+    entity = doc.char_span(start, end, label=label)
+    if entity is None:
+        return None, f"{where} {surface!r} ({start}-{end}) is not on token boundaries (tokens there: {tokens_over(doc, start, end)})"
+    return entity, None
+
+
+def overlaps(entities: List[Span]) -> List[str]:
+    ordered = sorted(entities, key=lambda e: (e.start_char, e.end_char))
+    return [
+        f"spans {a.text!r} ({a.start_char}-{a.end_char}) and {b.text!r} ({b.start_char}-{b.end_char}) overlap"
+        for a, b in pairwise(ordered)
+        if b.start_char < a.end_char
+    ]
+
+
+def parse_sentence(line: str, nlp: Language, labels: Sequence[str]) -> Tuple[Optional[Doc], List[str]]:
+    """One JSONL line as a Doc with its entities, or the problems found in it."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, [f"not valid JSON: {exc.msg} (column {exc.colno})"]
+    if not isinstance(obj, dict):
+        return None, ['expected a JSON object {"text": ..., "spans": [...]}']
+    problems = []
+    unknown = sorted(set(obj) - {"text", "spans"})
+    if unknown:
+        problems.append(f"unknown key(s) {', '.join(map(repr, unknown))}: a line has only \"text\" and \"spans\"")
+    text, spans = obj.get("text"), obj.get("spans")
+    if not isinstance(text, str) or not text.strip():
+        problems.append('"text" must be a non-empty string')
+    if not isinstance(spans, list):
+        problems.append('"spans" must be a list of {"start": int, "end": int, "label": str} objects')
+    if problems:
+        return None, problems
+    doc = nlp.make_doc(text)
+    entities = []
+    for number, span in enumerate(spans, 1):
+        entity, problem = check_span(doc, span, number, labels)
+        if problem:
+            problems.append(problem)
+        else:
+            entities.append(entity)
+    problems += overlaps(entities)
+    if problems:
+        return None, problems
+    doc.ents = sorted(entities, key=lambda e: e.start)
+    return doc, []
+
+
+def read_own_sentences(path: Path, nlp: Language, labels: Sequence[str]) -> Tuple[List[Tuple[int, Doc]], List[str]]:
+    """The (line number, Doc) of every sentence of a JSONL file, and its problems as ``file:line: message``.
+
+    Blank lines are skipped; a sentence that repeats an earlier line of the file is a problem."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return [], [f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]
+    except OSError as exc:
+        return [], [f"{path}: cannot read ({exc.strerror})"]
+    docs: List[Tuple[int, Doc]] = []
+    problems: List[str] = []
+    first_line: Dict[str, int] = {}
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines(): U+2028 may sit inside a JSON string
+        if not line.strip():
+            continue
+        doc, found = parse_sentence(line.rstrip("\r"), nlp, labels)
+        problems += [f"{path}:{number}: {p}" for p in found]
+        if doc is None:
+            continue
+        if doc.text in first_line:
+            problems.append(f"{path}:{number}: the same text as line {first_line[doc.text]}")
+            continue
+        first_line[doc.text] = number
+        docs.append((number, doc))
+    return docs, problems
+
+
+def load_own_sentences(lang: str, extra_dir: Path = EXTRA_DIR) -> OwnSentences:
+    """Read and check ``<lang>.jsonl`` and ``<lang>-heldout.jsonl``; raise
+    :class:`OwnSentencesError` with every problem (a held-out sentence that is also
+    a training sentence is one)."""
+    train_file, heldout_file = own_files(extra_dir, lang)
+    if not train_file.is_file():
+        raise OwnSentencesError([f"{train_file}: missing (our sentences to train on, one JSON object per line)"])
+    nlp, labels = spacy.blank(lang), LANGS[lang].labels
+    train, problems = read_own_sentences(train_file, nlp, labels)
+    if not train and not problems:
+        problems.append(f"{train_file}: no sentences")
+    heldout: List[Tuple[int, Doc]] = []
+    if heldout_file.is_file():
+        heldout, more = read_own_sentences(heldout_file, nlp, labels)
+        problems += more
+        trained = {doc.text: number for number, doc in train}
+        problems += [
+            f"{heldout_file}:{number}: also in {train_file}:{trained[doc.text]}; a held-out sentence must not be trained on"
+            for number, doc in heldout
+            if doc.text in trained
+        ]
+    if problems:
+        raise OwnSentencesError(problems)
+    return OwnSentences(
+        train_file=train_file,
+        train=[doc for _, doc in train],
+        heldout_file=heldout_file if heldout else None,
+        heldout=[doc for _, doc in heldout],
+    )
+
+
+@dataclass(frozen=True)
+class RetrainOptions:
+    """How much to replay, how long to train, and when the new model is kept."""
+
+    max_drop: float = 0.01  # replace only if the test-split F1 drops by less than this
+    min_heldout_gain: float = 0.0  # ... and the held-out F1 rises by at least this
+    replay: int = 6000  # sentences of the original training split mixed in
+    repeat: int = 3  # each of our sentences is seen this many times per epoch
+    dev_sentences: int = 500  # sentences of the original dev split, for spaCy's training log
+    max_steps: Optional[int] = None  # None: the config's
+    max_seconds: Optional[float] = None  # None: the config's
+    seed: int = 0
+
+
+def sample_sentences(path: Path, lang: str, n_sentences: int, seed: int, vocab: Vocab) -> List[Doc]:
+    """About ``n_sentences`` sentences of a data file, as random training Docs of
+    10 consecutive sentences (as :func:`convert` makes them)."""
+    spec = LANGS[lang]
+    docs = list(sentences_to_docs(vocab, read_file(path, spec.fmt), spec.labels, group=10))
+    random.Random(seed).shuffle(docs)
+    sample: List[Doc] = []
+    count = 0
+    for doc in docs:
+        if count >= n_sentences:
+            break
+        sample.append(doc)
+        count += sum(1 for _ in doc.sents)
+    return sample
+
+
+def write_docs(docs: Iterable[Doc], path: Path) -> int:
+    db = DocBin(docs=docs, store_user_data=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db.to_disk(path)
+    return len(db)
+
+
+def build_retrain_corpus(lang: str, own: OwnSentences, data_dir: Path, work_dir: Path, options: RetrainOptions) -> Dict[str, int]:
+    """Write train.spacy (our sentences x repeat + replay), dev.spacy, test.spacy
+    (one Doc per sentence) and heldout.spacy into ``work_dir``."""
+    spec = LANGS[lang]
+    vocab = spacy.blank(lang).vocab
+    replay = sample_sentences(Path(data_dir) / spec.train, lang, options.replay, options.seed, vocab)
+    dev = sample_sentences(Path(data_dir) / spec.dev, lang, options.dev_sentences, options.seed, vocab)
+    write_docs(own.train * options.repeat + replay, work_dir / "train.spacy")
+    write_docs(dev, work_dir / "dev.spacy")
+    test = convert_file(Path(data_dir) / spec.test, work_dir / "test.spacy", lang, spec.fmt, spec.labels, group=1)
+    if own.heldout:
+        write_docs(own.heldout, work_dir / "heldout.spacy")
+    return {
+        "own_sentences": len(own.train),
+        "own_entities": sum(len(d.ents) for d in own.train),
+        "repeat": options.repeat,
+        "replay_sentences": sum(1 for d in replay for _ in d.sents),
+        "test_sentences": test["sentences"],
+        "heldout_sentences": len(own.heldout),
+    }
+
+
+def compact_scores(result: Dict[str, Any]) -> Dict[str, Any]:
+    per_type = result["ents_per_type"]
+    return {
+        "p": result["ents_p"], "r": result["ents_r"], "f": result["ents_f"],
+        "per_type_f": {label: round(prf["f"], 4) for label, prf in per_type.items()},
+    }
+
+
+def score_model(model: Path, work_dir: Path, lang: str) -> Dict[str, Dict[str, Any]]:
+    """Full test-split evaluation and held-out scores (if there is a held-out file)."""
+    scores = {"test": evaluate(model, work_dir / "test.spacy", lang=lang)}
+    if (work_dir / "heldout.spacy").exists():
+        scores["heldout"] = evaluate(model, work_dir / "heldout.spacy", lang=lang)
+    return scores
+
+
+def decide(before: Dict[str, Any], after: Dict[str, Any], options: RetrainOptions) -> Tuple[bool, str]:
+    """Keep the fine-tuned model only if the test-split F1 drops by less than
+    ``max_drop`` and the held-out F1 (when scored) gains at least ``min_heldout_gain``."""
+    drop = before["test"]["f"] - after["test"]["f"]
+    test_part = f"test F1 {before['test']['f']:.3f} -> {after['test']['f']:.3f}"
+    if drop >= options.max_drop:
+        return False, f"{test_part}, a drop of {drop:.3f}: not less than --max-drop {options.max_drop:g}"
+    test_part += f" ({after['test']['f'] - before['test']['f']:+.3f}, a drop must stay under {options.max_drop:g})"
+    if "heldout" not in before:
+        return True, f"{test_part}; no held-out sentences"
+    gain = after["heldout"]["f"] - before["heldout"]["f"]
+    held_part = f"held-out F1 {before['heldout']['f']:.3f} -> {after['heldout']['f']:.3f} ({gain:+.3f})"
+    if gain < options.min_heldout_gain:
+        return False, f"{test_part}, but {held_part}: less than --min-heldout-gain {options.min_heldout_gain:g}"
+    return True, f"{test_part}, {held_part}"
+
+
+def retrained_meta(base_model: Path, record: Dict[str, Any]) -> Dict[str, Any]:
+    """Meta for the fine-tuned model: the base model's sources and training plus ours."""
+    base = json.loads((Path(base_model) / "meta.json").read_text())
+    sources = list(base.get("sources") or MODEL_META[record["lang"]]["sources"])
+    if OWN_SOURCE not in sources:
+        sources.append(OWN_SOURCE)
+    meta = {"sources": sources, "retraining": {k: record[k] for k in ("date", "corpus", "training")}}
+    if base.get("training"):
+        meta["training"] = base["training"]
+    return meta
+
+
+def replace_model(candidate: Path, dest: Path) -> None:
+    """Put ``candidate`` at ``dest``: copied beside it first, then renamed in, so
+    ``dest`` is never a half-written model."""
+    dest = Path(dest)
+    staging = dest.parent / f".{dest.name}.new-{os.getpid()}"
+    old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(candidate, staging)
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(staging, dest)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def shown(path: Optional[Path]) -> str:
+    """A path as recorded: relative to the repository when inside it."""
+    if path is None:
+        return ""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def history(model: Path) -> List[Dict[str, Any]]:
+    path = Path(model) / "retrain-scores.json"
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def run_limits(options: RetrainOptions) -> Dict[str, float]:
+    """The step and time limits a retraining runs with (the options', else the config's)."""
+    cfg = spacy.util.load_config(RETRAIN_CONFIG)["training"]
+    return {
+        "max_steps": options.max_steps if options.max_steps is not None else cfg["max_steps"],
+        "max_seconds": options.max_seconds if options.max_seconds is not None else cfg["before_update"]["max_seconds"],
+    }
+
+
+def retrain(
+    lang: str,
+    extra_dir: Path = EXTRA_DIR,
+    base_model: Optional[Path] = None,
+    dest: Optional[Path] = None,
+    data_dir: Path = DATA_DIR,
+    work_dir: Optional[Path] = None,
+    options: RetrainOptions = RetrainOptions(),
+    readme: Optional[Path] = RETRAIN_README,
+    own: Optional[OwnSentences] = None,
+) -> Dict[str, Any]:
+    """Fine-tune ``base_model`` (default ``models/<lang>``) on our sentences plus a
+    replay sample, score before and after, and put the result at ``dest`` (default:
+    the base model) only if :func:`decide` says so. Returns the run's record, also
+    written to ``work_dir/retrain-scores.json`` and appended to the new model's own
+    ``retrain-scores.json``; the candidate stays in ``work_dir/model``."""
+    base_model = Path(base_model or MODELS_DIR / lang)
+    dest = Path(dest or base_model)
+    work_dir = Path(work_dir or BUILD_DIR / lang / "retrain")
+    own = own or load_own_sentences(lang, extra_dir)
+    if not (base_model / "meta.json").is_file():
+        raise FileNotFoundError(f"{base_model}: no model to fine-tune (make train-ner LANG={lang} trains one)")
+    shutil.rmtree(work_dir, ignore_errors=True)
+    corpus = build_retrain_corpus(lang, own, data_dir, work_dir, options)
+    before = score_model(base_model, work_dir, lang)
+    limits = run_limits(options)
+    overrides: Dict[str, object] = {
+        "nlp.lang": lang,
+        "paths.base_model": str(base_model.resolve()),
+        "system.seed": options.seed,
+        "training.max_steps": limits["max_steps"],
+    }
+    run = train(lang, config=RETRAIN_CONFIG, corpus_dir=work_dir, output_dir=work_dir / "training",
+                max_seconds=limits["max_seconds"], overrides=overrides)
+    record: Dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "lang": lang,
+        "base_model": shown(base_model),
+        "corpus": {"train_file": shown(own.train_file), "heldout_file": shown(own.heldout_file), **corpus},
+        "training": {"config": shown(RETRAIN_CONFIG), **limits, "seconds": run["seconds"], "stopped_by": run["stopped_by"]},
+        "gate": {"max_drop": options.max_drop, "min_heldout_gain": options.min_heldout_gain},
+        "before": {k: compact_scores(v) for k, v in before.items()},
+    }
+    candidate = export_model(lang, work_dir / "training" / "model-last", work_dir / "model", retrained_meta(base_model, record))
+    after = score_model(candidate, work_dir, lang)
+    record["after"] = {k: compact_scores(v) for k, v in after.items()}
+    record["replaced"], record["reason"] = decide(record["before"], record["after"], options)
+    (candidate / "test-scores.json").write_text(json.dumps(after["test"], indent=2) + "\n")
+    (candidate / "retrain-scores.json").write_text(json.dumps(history(base_model) + [record], indent=2) + "\n")
+    if record["replaced"]:
+        replace_model(candidate, dest)
+    (work_dir / "retrain-scores.json").write_text(json.dumps(record, indent=2) + "\n")
+    if readme:
+        add_readme_row(Path(readme), record)
+    return record
+
+
+def how_stopped(training: Dict[str, Any]) -> str:
+    """"600 steps, 45 s" or "time limit of 240s reached at step 512, 241 s"."""
+    stop = training["stopped_by"] if training["stopped_by"].startswith("time") else f"{training['max_steps']} steps"
+    return f"{stop}, {training['seconds']:.0f} s"
+
+
+def format_report(record: Dict[str, Any], dest: Path) -> str:
+    """The before/after table of one run, for the terminal."""
+    c, t = record["corpus"], record["training"]
+    lines = [
+        (
+            f"retrain {record['lang']}: {c['own_sentences']} own sentences ({c['own_entities']} entities) x{c['repeat']}"
+            f" + {c['replay_sentences']} replayed {DATA_NAMES[record['lang']]} sentences;"
+            f" {how_stopped(t)}"
+        ),
+        f"{'score':<34}{'before':>8}{'after':>8}{'change':>8}",
+    ]
+    titles = {"test": f"test split F1 ({c['test_sentences']} sentences)",
+              "heldout": f"held-out F1 ({c['heldout_sentences']} sentences)"}
+    for part, title in titles.items():
+        if part not in record["before"]:
+            continue
+        b, a = record["before"][part], record["after"][part]
+        rows = [(title, b["f"], a["f"])] + [
+            (f"  {label}", b["per_type_f"].get(label, 0.0), a["per_type_f"].get(label, 0.0))
+            for label in sorted(set(b["per_type_f"]) | set(a["per_type_f"]))
+        ]
+        lines += [f"{name:<34}{x:>8.3f}{y:>8.3f}{y - x:>+8.3f}" for name, x, y in rows]
+    verdict = f"replaced {shown(dest)}" if record["replaced"] else f"kept the old model in {shown(dest)}"
+    lines.append(f"{verdict}: {record['reason']}")
+    return "\n".join(lines)
+
+
+def readme_row(record: Dict[str, Any]) -> str:
+    c, t = record["corpus"], record["training"]
+    b, a = record["before"], record["after"]
+    held = f"{b['heldout']['f']:.3f} → {a['heldout']['f']:.3f}" if "heldout" in b else "-"
+    decision = "replaced" if record["replaced"] else "kept old model"
+    return (
+        f"| {record['date']} | {record['lang']} | {c['own_sentences']} (x{c['repeat']}) + {c['replay_sentences']} replayed"
+        f" | {how_stopped(t)} | {b['test']['f']:.3f} → {a['test']['f']:.3f}"
+        f" | {held} ({c['heldout_sentences']}) | {decision} |"
+    )
+
+
+def add_readme_row(readme: Path, record: Dict[str, Any]) -> None:
+    """Add the run's row to the retraining table of ``readme`` (above its marker line)."""
+    if not readme.exists() or README_MARKER not in readme.read_text():
+        print(f"warning: {readme} has no line {README_MARKER!r}; no row added", file=sys.stderr)
+        return
+    text = readme.read_text()
+    readme.write_text(text.replace(README_MARKER, readme_row(record) + "\n" + README_MARKER, 1))
+
+
+@contextmanager
+def training_lock(path: Path = LOCK_FILE) -> Iterator[None]:
+    """One training at a time on this shared machine: fail at once if another holds the lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another training is running (it holds {path}); wait for it to end") from None
+        yield
+
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -459,14 +896,15 @@ def _cmd_train(args: argparse.Namespace) -> None:
         except json.JSONDecodeError:
             overrides[key] = value
     corpus_dir = args.corpus_dir or BUILD_DIR / args.lang
-    summary = train(
-        args.lang,
-        config=args.config,
-        corpus_dir=corpus_dir,
-        output_dir=args.output_dir,
-        max_seconds=args.max_seconds,
-        overrides=overrides,
-    )
+    with training_lock():
+        summary = train(
+            args.lang,
+            config=args.config,
+            corpus_dir=corpus_dir,
+            output_dir=args.output_dir,
+            max_seconds=args.max_seconds,
+            overrides=overrides,
+        )
     print(json.dumps(summary, indent=2))
     if args.export:
         conv = Path(corpus_dir) / "convert-stats.json"
@@ -494,6 +932,43 @@ def _cmd_all(args: argparse.Namespace) -> None:
     args.test = Path(args.corpus_dir or BUILD_DIR / args.lang) / "test.spacy"
     args.out = None
     _cmd_evaluate(args)
+
+
+def _cmd_retrain(args: argparse.Namespace) -> int:
+    """Check every language's sentences first (nothing is trained if any is bad), then retrain each."""
+    langs = sorted(LANGS) if "all" in args.lang else list(dict.fromkeys(args.lang))
+    if (args.model or args.work_dir) and len(langs) > 1:
+        print("--model and --work-dir need a single --lang", file=sys.stderr)
+        return 2
+    own: Dict[str, OwnSentences] = {}
+    problems: List[str] = []
+    for lang in langs:
+        try:
+            own[lang] = load_own_sentences(lang, args.extra)
+        except OwnSentencesError as exc:
+            problems += exc.problems
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        print(f"nothing trained: {len(problems)} problem(s) in our sentences", file=sys.stderr)
+        return 2
+    for lang, sentences in own.items():
+        heldout = f", {len(sentences.heldout)} held out" if sentences.heldout else ", no held-out file"
+        print(f"{shown(sentences.train_file)}: {len(sentences.train)} sentences ok{heldout}")
+    if args.check_only:
+        return 0
+    options = RetrainOptions(max_drop=args.max_drop, min_heldout_gain=args.min_heldout_gain, replay=args.replay,
+                             repeat=args.repeat, max_steps=args.max_steps, max_seconds=args.max_seconds)
+    reports = []
+    with training_lock():
+        for lang in langs:
+            model = Path(args.model or MODELS_DIR / lang)
+            record = retrain(lang, base_model=model, data_dir=args.data_dir, work_dir=args.work_dir,
+                             options=options, readme=None if args.no_readme else RETRAIN_README, own=own[lang])
+            reports.append(format_report(record, model))
+            print(reports[-1])
+    if len(reports) > 1:
+        print("\n\n".join(["summary:", *reports]))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -542,6 +1017,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus-dir", type=Path, help="default: build/ner/<lang>")
     add_train(p)
     p.set_defaults(func=_cmd_all)
+
+    defaults = RetrainOptions()
+    p = sub.add_parser(
+        "retrain",
+        help="fine-tune models/<lang> on our own sentences (corpus/ner) plus a replay sample; "
+        "replace it only if the test-split F1 holds",
+        description="Checks <extra>/<lang>.jsonl and <extra>/<lang>-heldout.jsonl (nothing is trained if any "
+        "line is bad), fine-tunes the model on our sentences mixed with a replay sample of its original "
+        "training split (configs/ner-retrain.cfg), scores it before and after on the test split and on "
+        "the held-out sentences, and replaces the model only if the test F1 drops by less than --max-drop "
+        "and the held-out F1 gains at least --min-heldout-gain. Exit status 2: bad sentences or usage.",
+    )
+    p.add_argument("--lang", action="append", choices=[*sorted(LANGS), "all"], required=True,
+                   help="repeatable; all = en and it")
+    p.add_argument("--extra", type=Path, default=EXTRA_DIR, help="folder with <lang>.jsonl and <lang>-heldout.jsonl (default: %(default)s)")
+    p.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the original data, for replay and the test split (default: %(default)s)")
+    p.add_argument("--model", type=Path, help="model to fine-tune and replace (default: models/<lang>)")
+    p.add_argument("--work-dir", type=Path, help="default: build/ner/<lang>/retrain")
+    p.add_argument("--max-drop", type=float, default=defaults.max_drop, help="largest test F1 drop still accepted, exclusive (default: %(default)s)")
+    p.add_argument("--min-heldout-gain", type=float, default=defaults.min_heldout_gain, help="smallest held-out F1 gain accepted (default: %(default)s)")
+    p.add_argument("--replay", type=int, default=defaults.replay, help="original training sentences mixed in (default: %(default)s)")
+    p.add_argument("--repeat", type=int, default=defaults.repeat, help="copies of each of our sentences (default: %(default)s)")
+    p.add_argument("--max-steps", type=int, help="training steps (default: the config's)")
+    p.add_argument("--max-seconds", type=float, help="wall-clock limit (default: the config's)")
+    p.add_argument("--no-readme", action="store_true", help="do not add a row to models/README.md")
+    p.add_argument("--check-only", action="store_true", help="only check the JSONL files")
+    p.set_defaults(func=_cmd_retrain)
     return parser
 
 
@@ -549,8 +1051,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "all" and not args.export:
         args.export = MODELS_DIR / args.lang
-    args.func(args)
-    return 0
+    try:
+        return args.func(args) or 0
+    except (RuntimeError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
