@@ -14,7 +14,7 @@ COMPILED_RULES := models/rules/en/calcio_rules/rules.json models/rules/it/calcio
 help:
 	@echo "make extract [IN=folder OUT=folder]   run the pipeline (default: corpus -> outputs)"
 	@echo "make test                               run the whole test suite"
-	@echo "make evaluate                           score corpus/ and ../shared/seeds against their gold"
+	@echo "make evaluate [ERRORS=1]                score corpus/, ../shared/seeds (and dev) against their gold"
 	@echo "make kb                                 regenerate pipeline/kb/entities.jsonl"
 	@echo "make rules                              check pipeline/rules and compile them into models/rules"
 	@echo "make train-ner [LANG=en|it|all]         train the NER models into models/"
@@ -33,8 +33,9 @@ extract: $(VENV)/.installed $(COMPILED_RULES)
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
+# ERRORS=1 also lists the missed and spurious triples of every corpus.
 evaluate: $(VENV)/.installed
-	$(PY) -m pipeline.evaluate --shared "$(SHARED)"
+	$(PY) -m pipeline.evaluate --shared "$(SHARED)" $(if $(ERRORS),--errors)
 
 # Proposes relation rules for the gold triples the pipeline misses (nothing is written to
 # pipeline/rules): ranked list on stdout, entries to paste in outputs/suggested-rules.yml.

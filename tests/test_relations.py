@@ -194,3 +194,26 @@ def test_italian_career_step_before_the_next_job(extract):
     text = "Dopo il Genoa, Massimiliano Allegri ha allenato il Napoli, prima di accasarsi alla Juventus."
     found = relations(extract("it", text, date="2025-06-01"))
     assert ("Massimiliano Allegri", "former_coach_of", "Juventus") in found
+
+
+def test_the_club_where_a_coach_was_sacked_is_the_one_that_sacked_him(extract):
+    text = ("Chelsea are looking for a coach, and the Chelsea board like Enzo Maresca. "
+            "He had a brief spell at Genoa, where he was sacked after eleven games.")
+    assert ("Enzo Maresca", "sacked_by", "Genoa") in relations(extract("en", text))
+
+
+def test_a_club_where_a_coach_was_appointed_did_not_sack_him(extract):
+    text = "Marco Silva went back to Fulham, where he was appointed for a second time in the summer."
+    assert not any(r == "sacked_by" for s, r, o in relations(extract("en", text)))
+
+
+def test_italian_coach_who_took_over_mid_season_replaces_his_predecessor(extract):
+    text = "Al Genoa, dove era subentrato a Marco Silva a novembre, Massimiliano Allegri ha chiuso al nono posto."
+    found = relations(extract("it", text))
+    assert ("Massimiliano Allegri", "replaces", "Marco Silva") in found
+    assert ("Marco Silva", "replaces", "Massimiliano Allegri") not in found
+
+
+def test_italian_substitution_on_the_pitch_is_no_change_of_coach(extract):
+    text = "Marco Silva ha cambiato tutto all'intervallo: Luca Bianchi è subentrato a Mario Rossi."
+    assert not any(r == "replaces" for s, r, o in relations(extract("it", text)))
