@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pipeline import stages
 from pipeline.annotate import ModelLoadError
+from pipeline.engine import EngineError
 from pipeline.ingest import DEFAULT_MAX_BYTES, DEFAULT_MAX_CHARS
 from pipeline.knowledge import KnowledgeBaseError
 from pipeline.ruleset import RuleFileError
@@ -23,7 +24,8 @@ EXIT_CODES = """exit status:
   0    done; every article processed or skipped with its reason (see articles.csv)
   1    done, outputs written, but some article failed (status "failed: ..." in articles.csv)
   2    nothing written: usage error, missing or empty input folder, OUT not writable,
-       malformed rule or knowledge-base file (named with its line), missing stage input
+       malformed rule or knowledge-base file (named with its line), missing stage input,
+       a Dask scheduler that cannot be reached, a worker process that died
   130  interrupted (Ctrl-C or SIGTERM): the previous outputs in OUT are left as they were"""
 
 
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             stages.run_relations(args.out)
         elif args.command == "write":
             stages.run_write(args.out, not args.no_bom, per_article=args.per_article)
-    except (stages.StageError, RuleFileError, KnowledgeBaseError, ModelLoadError) as error:
+    except (stages.StageError, RuleFileError, KnowledgeBaseError, ModelLoadError, EngineError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
     except OSError as error:  # OUT is a file, read-only, on a full disk...

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Callable, Iterable, Iterator
@@ -218,6 +219,13 @@ def triple_row(doc: Doc, triple, text: str | None = None) -> dict:
 
 
 # -- executors ----------------------------------------------------------------------------
+SCHEDULER_TIMEOUT = "10s"
+
+
+class EngineError(RuntimeError):
+    """The engine cannot run the work: no scheduler, a worker process that died."""
+
+
 class InProcess:
     """Runs each job at once in this process (one worker, no pickling)."""
 
@@ -251,11 +259,16 @@ class DaskEngine:
     whose scheduler address is given (its workers need this package and its models)."""
 
     def __init__(self, workers: int, scheduler: str | None = None):
-        from dask.distributed import Client, LocalCluster  # noqa: PLC0415
-
+        try:
+            from dask.distributed import Client, LocalCluster  # noqa: PLC0415
+        except ImportError:
+            raise EngineError("--engine dask needs Dask: pip install 'dask[distributed]'") from None
         self.cluster = None
         if scheduler:
-            self.client = Client(scheduler)
+            try:
+                self.client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+            except (OSError, TimeoutError, ValueError) as error:
+                raise EngineError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
         else:
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                         dashboard_address=None)
@@ -292,7 +305,15 @@ def run_ordered(engine, jobs: Iterable[tuple[object, Job]], window: int | None =
         pending.append((context, job, engine.submit(job)))
         if len(pending) >= window:
             context, job, future = pending.popleft()
-            yield context, job, future.result()
+            yield context, job, result_of(future)
     while pending:
         context, job, future = pending.popleft()
-        yield context, job, future.result()
+        yield context, job, result_of(future)
+
+
+def result_of(future) -> JobResult:
+    """The job's result; a worker process that died is one clear EngineError."""
+    try:
+        return future.result()
+    except BrokenProcessPool as error:
+        raise EngineError(f"a worker process died (out of memory, or killed): {error}") from None

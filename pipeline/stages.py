@@ -515,7 +515,7 @@ def write_outputs(source: Path, target: Path, bom: bool = True, per_article: boo
     the summary's groups and the rows of the articles the report shows."""
     for _ in iter_triples(source):  # a damaged stage output is a clear error before anything is written
         pass
-    manifest = [asdict(replace(a, text="")) for a in iter_articles(source)]
+    manifest = [{c: getattr(a, c) for c in ARTICLE_COLUMNS if hasattr(a, c)} for a in iter_articles(source)]
     shown = report_articles(manifest)
     per_article_count: dict[str, int] = {}
     reported: list[dict] = []

@@ -23,45 +23,72 @@ def report_order(row: dict) -> tuple:
             row.get("value") or "")
 
 
-def _unique(items: Iterable[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for item in items:
-        if item and item not in seen:
-            seen[item] = None
-    return list(seen)
+class Group:
+    """What the summary needs of one (subject, relation, object): its reports are folded
+    in one at a time, so memory grows with the distinct values, sources and articles of
+    the group, not with its rows."""
+
+    __slots__ = ("first_value", "first_source", "articles", "first_date", "last_date", "statuses", "latest")
+
+    def __init__(self) -> None:
+        self.first_value: dict[str, tuple] = {}
+        self.first_source: dict[str, tuple] = {}
+        self.articles: set[int] = set()
+        self.first_date = self.last_date = ""
+        self.statuses: set[str] = set()
+        self.latest: tuple = ()
+
+    def add(self, row: dict, order: tuple, article: int) -> None:
+        value, date = row.get("value") or "", row.get("article_date") or ""
+        if value and order < self.first_value.get(value, (chr(0x10FFFF),)):
+            self.first_value[value] = order
+        for source in (s.strip() for s in (row.get("source") or "").split(";")):
+            if source and order < self.first_source.get(source, (chr(0x10FFFF),)):
+                self.first_source[source] = order
+        self.articles.add(article)
+        if date:
+            self.first_date = min(self.first_date or date, date)
+            self.last_date = max(self.last_date, date)
+        self.statuses.add(row["status"])
+        if not self.latest or order >= self.latest[0]:
+            self.latest = (order, row["status"], row["article_id"], row.get("subject_type", ""),
+                           row.get("object_type", ""))
 
 
 def summarise(triples: Iterable[dict]) -> list[dict]:
-    """The summary rows for triple rows (dicts with the triples.csv columns).
-
-    Rows are read once; each group keeps only the few fields the summary shows, so a run
-    of millions of triples is summarised without holding its rows.
-    """
-    groups: dict[tuple[str, str, str], list[tuple]] = {}
+    """The summary rows for triple rows (dicts with the triples.csv columns), read once."""
+    groups: dict[tuple[str, str, str], Group] = {}
+    article_number: dict[str, int] = {}
+    article_order: list[tuple[str, str]] = []  # (date, id): the order of an article's reports
     for row in triples:
-        groups.setdefault((row["subject"], row["relation"], row["object"]), []).append(
-            (report_order(row), row.get("value", ""), row["status"], row.get("source") or "", row["article_id"],
-             row.get("article_date") or "", row.get("subject_type", ""), row.get("object_type", "")))
-    summary = [summary_row(key, sorted(reports, key=lambda r: r[0])) for key, reports in groups.items()]
+        article_id = row["article_id"]
+        if article_id not in article_number:
+            article_number[article_id] = len(article_order)
+            article_order.append((row.get("article_date") or "", article_id))
+        key = (row["subject"], row["relation"], row["object"])
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = Group()
+        group.add(row, report_order(row), article_number[article_id])
+    summary = [summary_row(key, group, article_order) for key, group in groups.items()]
     return sorted(summary, key=lambda r: (r["subject"].casefold(), r["subject"], r["relation"],
                                           r["object"].casefold(), r["object"]))
 
 
-def summary_row(key: tuple[str, str, str], reports: list[tuple]) -> dict:
-    """One summary row from a group's reports (order, value, status, source, article, date,
-    subject type, object type), in report order."""
+def summary_row(key: tuple[str, str, str], group: Group, article_order: list[tuple[str, str]]) -> dict:
+    """One summary row: values, sources and articles in the order they were first reported."""
     subject, relation, obj = key
-    dates = [r[5] for r in reports if r[5]]
-    latest = reports[-1]
-    statuses = {r[2] for r in reports}
+    _, latest_status, latest_article, subject_type, object_type = group.latest
+    articles = sorted(article_order[i] for i in group.articles)
     return {
-        "subject": subject, "subject_type": latest[6], "relation": relation,
-        "object": obj, "object_type": latest[7],
-        "values": ";".join(_unique(r[1] for r in reports)),
-        "first_date": min(dates) if dates else "", "last_date": max(dates) if dates else "",
-        "n_articles": len({r[4] for r in reports}),
-        "statuses": ";".join([s for s in STATUS_ORDER if s in statuses] + sorted(statuses - set(STATUS_ORDER))),
-        "latest_status": latest[2], "latest_article": latest[4],
-        "sources": ";".join(_unique(s.strip() for r in reports for s in r[3].split(";"))),
-        "articles": ";".join(_unique(r[4] for r in reports)),
+        "subject": subject, "subject_type": subject_type, "relation": relation,
+        "object": obj, "object_type": object_type,
+        "values": ";".join(sorted(group.first_value, key=group.first_value.__getitem__)),
+        "first_date": group.first_date, "last_date": group.last_date,
+        "n_articles": len(articles),
+        "statuses": ";".join([s for s in STATUS_ORDER if s in group.statuses]
+                             + sorted(group.statuses - set(STATUS_ORDER))),
+        "latest_status": latest_status, "latest_article": latest_article,
+        "sources": ";".join(sorted(group.first_source, key=group.first_source.__getitem__)),
+        "articles": ";".join(article_id for _, article_id in articles),
     }

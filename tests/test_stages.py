@@ -168,3 +168,15 @@ def test_a_big_run_reports_its_most_recent_articles_and_keeps_every_triple(folde
     assert "Il Torino ha esonerato" not in report  # it/toro, 2025-05: older
     triples = (out / "triples.csv").read_text(encoding="utf-8-sig")
     assert "it/toro" in triples and "en/juve" in triples
+
+
+def test_an_unreachable_dask_scheduler_is_a_clear_error_and_outputs_stay(folder, tmp_path, capsys):
+    pytest.importorskip("dask.distributed")
+    out = tmp_path / "out"
+    extract(folder, out)
+    before = outputs(out)
+    code = main(["extract", "--in", str(folder), "--out", str(out), *FAST, "--engine", "dask",
+                 "--scheduler", "tcp://127.0.0.1:9"])
+    assert code == 2
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
+    assert outputs(out) == before
