@@ -12,7 +12,7 @@ COMPILED_RULES := models/rules/en/calcio_rules/rules.json models/rules/it/calcio
 .PHONY: extract test evaluate kb rules train-ner bench clean help
 
 help:
-	@echo "make extract [IN=folder OUT=folder]   run the pipeline (default: corpus -> outputs)"
+	@echo "make extract [IN=folder OUT=folder WORKERS=n]  run the pipeline (default: corpus -> outputs)"
 	@echo "make test                               run the whole test suite"
 	@echo "make evaluate [ERRORS=1]                score corpus/, ../shared/seeds (and dev) against their gold"
 	@echo "make kb                                 regenerate pipeline/kb/entities.jsonl"
@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 extract: $(VENV)/.installed $(COMPILED_RULES)
-	$(PY) -m pipeline extract --in "$(IN)" --out "$(OUT)"
+	$(PY) -m pipeline extract --in "$(IN)" --out "$(OUT)" $(if $(WORKERS),--workers $(WORKERS))
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
