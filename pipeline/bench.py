@@ -41,6 +41,7 @@ import yaml
 from spacy.language import Language
 
 from pipeline.annotate import BATCH_SIZE
+from pipeline.cli import positive_int
 from pipeline.ingest import read_article
 from pipeline.nlp import model_setting
 from pipeline.ruleset import RULES_DIR, load_yaml
@@ -714,13 +715,6 @@ def checkout_stamp() -> str:
 
 def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:

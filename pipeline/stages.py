@@ -29,7 +29,7 @@ from pipeline.language import SUPPORTED, assign_language
 from pipeline.nlp import model_setting
 from pipeline.report import render_report
 from pipeline.rulebook import check_rules
-from pipeline.summary import SUMMARY_COLUMNS, summarise
+from pipeline.summary import SUMMARY_COLUMNS, Summary
 from pipeline.write import (
     TRIPLE_COLUMNS, atomic_file, atomic_write, excel_restore, publish, sort_rows, start_staging, write_csv,
     write_per_article,
@@ -513,22 +513,22 @@ def write_outputs(source: Path, target: Path, bom: bool = True, per_article: boo
     `target`: triples.csv, articles.csv, summary.csv, report.html (and articles/*.csv);
     entities.csv too when its BOM must change. The triples are streamed: what is held is
     the summary's groups and the rows of the articles the report shows."""
-    for _ in iter_triples(source):  # a damaged stage output is a clear error before anything is written
-        pass
     manifest = [{c: getattr(a, c) for c in ARTICLE_COLUMNS if hasattr(a, c)} for a in iter_articles(source)]
     shown = report_articles(manifest)
     per_article_count: dict[str, int] = {}
     reported: list[dict] = []
+    summary = Summary()
 
     def counted(rows: Iterable[dict]) -> Iterator[dict]:
         for row in rows:
             per_article_count[row["article_id"]] = per_article_count.get(row["article_id"], 0) + 1
+            summary.add(row)
             if row["article_id"] in shown:
                 reported.append(row)
             yield row
 
     count = write_csv(target / "triples.csv", TRIPLE_COLUMNS, counted(iter_triples(source)), bom=bom)
-    summary_rows = summarise(iter_triples(source))
+    summary_rows = summary.rows()
     write_csv(target / "summary.csv", SUMMARY_COLUMNS, summary_rows, bom=bom)
     manifest = write_manifest(source, per_article_count, bom, manifest, target=target)
     if per_article:

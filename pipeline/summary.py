@@ -55,24 +55,37 @@ class Group:
                            row.get("object_type", ""))
 
 
+class Summary:
+    """summary.csv built while the triple rows stream past (add), read at the end (rows)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str, str, str], Group] = {}
+        self.article_number: dict[str, int] = {}
+        self.article_order: list[tuple[str, str]] = []  # (date, id): the order of an article's reports
+
+    def add(self, row: dict) -> None:
+        article_id = row["article_id"]
+        if article_id not in self.article_number:
+            self.article_number[article_id] = len(self.article_order)
+            self.article_order.append((row.get("article_date") or "", article_id))
+        key = (row["subject"], row["relation"], row["object"])
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = Group()
+        group.add(row, report_order(row), self.article_number[article_id])
+
+    def rows(self) -> list[dict]:
+        summary = [summary_row(key, group, self.article_order) for key, group in self.groups.items()]
+        return sorted(summary, key=lambda r: (r["subject"].casefold(), r["subject"], r["relation"],
+                                              r["object"].casefold(), r["object"]))
+
+
 def summarise(triples: Iterable[dict]) -> list[dict]:
     """The summary rows for triple rows (dicts with the triples.csv columns), read once."""
-    groups: dict[tuple[str, str, str], Group] = {}
-    article_number: dict[str, int] = {}
-    article_order: list[tuple[str, str]] = []  # (date, id): the order of an article's reports
+    summary = Summary()
     for row in triples:
-        article_id = row["article_id"]
-        if article_id not in article_number:
-            article_number[article_id] = len(article_order)
-            article_order.append((row.get("article_date") or "", article_id))
-        key = (row["subject"], row["relation"], row["object"])
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = Group()
-        group.add(row, report_order(row), article_number[article_id])
-    summary = [summary_row(key, group, article_order) for key, group in groups.items()]
-    return sorted(summary, key=lambda r: (r["subject"].casefold(), r["subject"], r["relation"],
-                                          r["object"].casefold(), r["object"]))
+        summary.add(row)
+    return summary.rows()
 
 
 def summary_row(key: tuple[str, str, str], group: Group, article_order: list[tuple[str, str]]) -> dict:

@@ -1,9 +1,12 @@
 """Shared fixtures: pipelines built once per session on a tiny KB of our own."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
+
+from pipeline import ruleset
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -37,3 +40,15 @@ def extract(tiny_kb):
                  ";".join(t.source)) for t in merge(extractor(doc))}
 
     return run
+
+
+@pytest.fixture
+def rules_copy(tmp_path, monkeypatch):
+    """A copy of pipeline/rules the tests may change or break, used as the rule folder
+    (RULES_DIR); the rule-file cache is cleared around it."""
+    copy = tmp_path / "rules"
+    shutil.copytree(ruleset.RULES_DIR, copy)
+    ruleset.rule_file.cache_clear()
+    monkeypatch.setattr(ruleset, "RULES_DIR", copy)
+    yield copy
+    ruleset.rule_file.cache_clear()

@@ -359,17 +359,6 @@ def test_kb_that_is_not_usable_is_exit_2(previous, tmp_path, monkeypatch):
         assert outputs(out) == before and leftovers(out) == [], name
 
 
-@pytest.fixture
-def rules_copy(tmp_path, monkeypatch):
-    """A copy of pipeline/rules the tests may break; the rule cache is cleared around it."""
-    copy = tmp_path / "rules"
-    shutil.copytree(ruleset.RULES_DIR, copy)
-    ruleset.rule_file.cache_clear()
-    monkeypatch.setattr(ruleset, "RULES_DIR", copy)
-    yield copy
-    ruleset.rule_file.cache_clear()
-
-
 def test_broken_rule_file_of_the_other_language_still_stops_the_run(previous, rules_copy):
     root, out, before = previous
     status = rules_copy / "it" / "status.yml"

@@ -5,7 +5,6 @@ The broken rules below are our own, appended to a copy of the rule files, so the
 hold whatever the real rules say.
 """
 import hashlib
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -29,17 +28,6 @@ who has a contract with Fulham until 2027.
 
 Farke, who arrived in 2023, had been under pressure for weeks.
 """
-
-
-@pytest.fixture
-def rules_copy(tmp_path, monkeypatch):
-    """A copy of pipeline/rules, used as the rule folder of the run (cache cleared around it)."""
-    copy = tmp_path / "rules"
-    shutil.copytree(ruleset.RULES_DIR, copy)
-    ruleset.rule_file.cache_clear()
-    monkeypatch.setattr(ruleset, "RULES_DIR", copy)
-    yield copy
-    ruleset.rule_file.cache_clear()
 
 
 def append(path: Path, text: str) -> int:

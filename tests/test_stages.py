@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -39,16 +38,6 @@ def folder(tmp_path) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(text, encoding="utf-8")
     return root
-
-
-@pytest.fixture
-def rules_copy(tmp_path, monkeypatch):
-    copy = tmp_path / "rules"
-    shutil.copytree(ruleset.RULES_DIR, copy)
-    ruleset.rule_file.cache_clear()
-    monkeypatch.setattr(ruleset, "RULES_DIR", copy)
-    yield copy
-    ruleset.rule_file.cache_clear()
 
 
 def run(*args: str) -> int:
