@@ -226,21 +226,31 @@ class EngineError(RuntimeError):
     """The engine cannot run the work: no scheduler, a worker process that died."""
 
 
-class InProcess:
-    """Runs each job at once in this process (one worker, no pickling)."""
+class Engine:
+    """Where jobs run; used as a context manager that closes it (workers, cluster)."""
 
     workers = 1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+
+class InProcess(Engine):
+    """Runs each job at once in this process (one worker, no pickling)."""
 
     def submit(self, job: Job) -> Future:
         future: Future = Future()
         future.set_result(run_job(job))
         return future
 
-    def close(self) -> None:
-        pass
 
-
-class ProcessPool:
+class ProcessPool(Engine):
     """A pool of worker processes (spawned: they import the package afresh)."""
 
     def __init__(self, workers: int):
@@ -254,7 +264,7 @@ class ProcessPool:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-class DaskEngine:
+class DaskEngine(Engine):
     """Jobs as Dask tasks: on a LocalCluster of `workers` processes, or on the cluster
     whose scheduler address is given (its workers need this package and its models)."""
 
@@ -284,7 +294,7 @@ class DaskEngine:
             self.cluster.close()
 
 
-def make_engine(engine: str = "local", workers: int = 1, scheduler: str | None = None):
+def make_engine(engine: str = "local", workers: int = 1, scheduler: str | None = None) -> Engine:
     if engine == "dask":
         return DaskEngine(workers, scheduler)
     if engine != "local":

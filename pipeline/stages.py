@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ from pipeline.report import render_report
 from pipeline.rulebook import check_rules
 from pipeline.summary import SUMMARY_COLUMNS, Summary
 from pipeline.write import (
-    TRIPLE_COLUMNS, atomic_file, atomic_write, excel_restore, publish, sort_rows, start_staging, write_csv,
+    TRIPLE_COLUMNS, atomic_file, atomic_write, iter_csv, publish, sort_rows, start_staging, write_csv,
     write_per_article,
 )
 
@@ -113,10 +112,15 @@ LANGUAGE_STATUSES = ("skipped: unsupported language", "skipped: language undeter
 
 def with_language(article: Article, hints: dict) -> Article:
     """The article with its language: the previous run's answer for the same bytes, or detected."""
+    return article if known_language(article, hints) else assign_language(article)
+
+
+def known_language(article: Article, hints: dict) -> bool:
+    """Give the article the language the previous run found for the same bytes, if any."""
     if article.ok and article.sha256 in hints:
         article.language, article.language_prob, article.status = hints[article.sha256]
-        return article
-    return assign_language(article)
+        return True
+    return False
 
 
 def save_articles(articles: list[Article], out: Path) -> None:
@@ -263,18 +267,17 @@ def plan_item(article: Article, wanted: tuple[str, ...], keys: dict[str, str] | 
         return Item(stripped(article), ())
     if keys is None:
         return Item(article, tuple(wanted))
-    last = wanted[-1]
-    if caches.has(last, keys[last]):
+    run = [s for s in wanted if s in NLP_STAGES]
+    if caches.has(run[-1], keys[run[-1]]):
         return Item(stripped(article), ())
-    nlp_wanted = [s for s in wanted if s in NLP_STAGES]
-    for position in range(len(nlp_wanted) - 1, 0, -1):
-        before = nlp_wanted[position - 1]
-        if caches.has(before, keys[before]):
-            return Item(stripped(article), tuple(nlp_wanted[position:]), caches.docs[before].get(keys[before]))
-    if nlp_wanted[0] != "annotate":
-        before = NLP_STAGES[NLP_STAGES.index(nlp_wanted[0]) - 1]
-        return Item(stripped(article), tuple(nlp_wanted), caches.docs[before].get(keys[before]))
-    return Item(article, tuple(nlp_wanted))
+    for position in range(len(run) - 1, -1, -1):
+        stage = run[position]
+        if stage == "annotate":
+            break
+        before = NLP_STAGES[NLP_STAGES.index(stage) - 1]
+        if position == 0 or caches.has(before, keys[before]):  # a stage run alone starts from its input
+            return Item(stripped(article), tuple(run[position:]), caches.docs[before].get(keys[before]))
+    return Item(article, tuple(run))
 
 
 def stripped(article: Article) -> Article:
@@ -389,12 +392,12 @@ def prune_caches(out: Path) -> None:
                 continue
 
 
-def run_annotate(out: Path, models: dict[str, str | None] | None = None, engine=None) -> dict[str, int]:
+def run_annotate(out: Path, models: dict[str, str | None] | None = None) -> dict[str, int]:
     setup = RunSetup.create(out, models)
     clear_failures(out, "annotate")
     stage_run = StageRun(out, setup, ("annotate",), RunRecord())
-    with engine_for(engine) as running:
-        stage_run.run(running, iter_articles(out))
+    with make_engine() as engine:
+        stage_run.run(engine, iter_articles(out))
     stage_run.write_indexes()
     prune_caches(out)
     return per_language(stage_run.index["annotate"])
@@ -404,16 +407,16 @@ def per_language(entries: list[dict]) -> dict[str, int]:
     return {lang: sum(e["language"] == lang for e in entries) for lang in SUPPORTED}
 
 
-def run_normalise(out: Path, engine=None) -> list[dict]:
-    return run_from_index(out, "normalise", "annotate", "run the annotate stage first", engine)
+def run_normalise(out: Path) -> None:
+    run_from_index(out, "normalise", "annotate", "run the annotate stage first")
 
 
-def run_relations(out: Path, engine=None) -> int:
-    run_from_index(out, "relations", "normalise", "run the normalise stage first", engine)
+def run_relations(out: Path) -> int:
+    run_from_index(out, "relations", "normalise", "run the normalise stage first")
     return write_triples(out, out, Caches(work_dir(out) / "cache"))
 
 
-def run_from_index(out: Path, stage: str, previous: str, remedy: str, engine=None) -> list[dict]:
+def run_from_index(out: Path, stage: str, previous: str, remedy: str) -> None:
     """Re-run one stage alone over the articles the previous stage's index lists, each
     from the result recorded there."""
     setup = RunSetup.create(out)
@@ -421,29 +424,12 @@ def run_from_index(out: Path, stage: str, previous: str, remedy: str, engine=Non
     articles = (a for a in iter_articles(out) if a.article_id in bases)
     clear_failures(out, stage)
     stage_run = StageRun(out, setup, (stage,), RunRecord())
-    with engine_for(engine) as running:
-        stage_run.run(running, articles, bases)
+    with make_engine() as engine:
+        stage_run.run(engine, articles, bases)
     stage_run.write_indexes()
     prune_caches(out)
     if stage == "normalise":
         write_entities(out, out, stage_run.caches)
-    return []
-
-
-class engine_for:
-    """The given engine, or a one-process engine opened and closed around the work."""
-
-    def __init__(self, engine=None):
-        self.engine, self.owned = engine, engine is None
-
-    def __enter__(self):
-        if self.owned:
-            self.engine = make_engine()
-        return self.engine
-
-    def __exit__(self, *exc) -> None:
-        if self.owned:
-            self.engine.close()
 
 
 def write_entities(source: Path, target: Path, caches: Caches) -> int:
@@ -560,13 +546,6 @@ def file_has_bom(path: Path) -> bool:
         return handle.read(3) == b"\xef\xbb\xbf"
 
 
-def iter_csv(path: Path) -> Iterator[dict]:
-    """The rows of one of our CSVs one at a time, neutralised cells restored."""
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        for row in csv.DictReader(handle):
-            yield {k: excel_restore(v or "") for k, v in row.items()}
-
-
 def warn_refused(refused: list[str]) -> None:
     for relative in refused:
         print(f"warning: {relative} not written: its folder leads outside OUT", file=sys.stderr)
@@ -638,8 +617,9 @@ def run_extract(in_dir: Path, out: Path, models: dict[str, str | None] | None = 
     try:
         step("ingest")
         stage_run = StageRun(staging, setup, ("language", *NLP_STAGES), record)
-        skipped = stream_articles(stage_run, ingested(in_dir, max_bytes, max_chars, hints, record),
-                                  make_engine(engine, workers, scheduler), staging, step)
+        with make_engine(engine, workers, scheduler) as running:
+            skipped = stream_articles(stage_run, ingested(in_dir, max_bytes, max_chars, hints, record),
+                                      running, staging, step)
         step("write")
         written = time.perf_counter()
         stage_run.write_indexes()
@@ -671,8 +651,7 @@ def ingested(in_dir: Path, max_bytes: int, max_chars: int, hints: dict, record: 
         article = next(articles, None)
         if article is None:
             return
-        if article.ok and article.sha256 in hints:
-            article.language, article.language_prob, article.status = hints[article.sha256]
+        known_language(article, hints)
         record.add("ingest", time.perf_counter() - began, 1)
         yield article
 
@@ -685,20 +664,17 @@ def stream_articles(stage_run: "StageRun", articles: Iterable[Article], engine, 
     path = work_dir(staging) / "articles.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     step("annotate")
-    try:
-        with path.open("w", encoding="utf-8") as handle:
-            def done(article: Article) -> None:
-                record.articles += 1
-                if article.ok:
-                    record.processed += 1
-                    record.words += len(article.text.split())
-                else:
-                    skipped.append((article.article_id, article.status))
-                handle.write(json.dumps(article.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
+    with path.open("w", encoding="utf-8") as handle:
+        def done(article: Article) -> None:
+            record.articles += 1
+            if article.ok:
+                record.processed += 1
+                record.words += len(article.text.split())
+            else:
+                skipped.append((article.article_id, article.status))
+            handle.write(json.dumps(article.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
 
-            stage_run.run(engine, articles, on_article=done)
-    finally:
-        engine.close()
+        stage_run.run(engine, articles, on_article=done)
     return skipped
 
 

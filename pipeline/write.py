@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 TRIPLE_COLUMNS = [
     "article_id", "article_date", "language", "subject", "subject_type", "relation", "object",
@@ -45,8 +45,14 @@ def excel_restore(text: str) -> str:
 
 def read_csv(path: Path) -> list[dict]:
     """Rows of a CSV written by write_csv (BOM or not), neutralised cells restored."""
+    return list(iter_csv(path))
+
+
+def iter_csv(path: Path) -> Iterator[dict]:
+    """The rows of a CSV written by write_csv one at a time, neutralised cells restored."""
     with Path(path).open(encoding="utf-8-sig", newline="") as handle:
-        return [{k: excel_restore(v or "") for k, v in row.items()} for row in csv.DictReader(handle)]
+        for row in csv.DictReader(handle):
+            yield {k: excel_restore(v or "") for k, v in row.items()}
 
 
 def write_csv(path: Path, columns: list[str], rows: Iterable[dict], bom: bool = True) -> int:
