@@ -17,6 +17,7 @@ from multiprocessing import get_context
 from typing import Callable, Iterable, Iterator
 
 import spacy
+import srsly
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
@@ -103,6 +104,19 @@ def extractor(lang: str, token: str):
                            lambda: RelationExtractor(blank(lang), rules=load_rules(lang)))
 
 
+def load_msgpack_plugins_once() -> None:
+    """srsly looks for msgpack plugins among the installed packages' entry points on every
+    pack and unpack, four times per doc round trip; look once and keep what it finds."""
+    for registry in (srsly.msgpack_encoders, srsly.msgpack_decoders):
+        if registry.entry_points:
+            for name, plugin in registry.get_entry_points().items():
+                registry.register(name, func=plugin)
+            registry.entry_points = False
+
+
+load_msgpack_plugins_once()
+
+
 def doc_bytes(doc: Doc) -> bytes:
     doc_bin = DocBin(store_user_data=True)
     doc_bin.add(doc)
@@ -176,6 +190,7 @@ def run_later_stages(item: Item, outcome: Outcome, seconds: dict, tokens: dict) 
 
     lang = outcome.language
     stage = ""
+    normalised: Doc | None = None
     if "annotate" not in item.run and item.start is None:
         outcome.failure = (item.run[0], "its input is missing from OUT/work/cache: run the previous stage again")
         return
@@ -187,12 +202,13 @@ def run_later_stages(item: Item, outcome: Outcome, seconds: dict, tokens: dict) 
             # read back from bytes even when just annotated: the same doc a cached run reads
             doc = component(bytes_doc(outcome.annotated or item.start, blank(lang).vocab))
             outcome.normalised, outcome.entities = doc_bytes(doc), mention_rows(doc)
+            normalised = doc  # what relations would read back from outcome.normalised
             seconds["normalise"] += time.perf_counter() - began
         if "relations" in item.run:
             stage = "relations"
             began = time.perf_counter()
             component = extractor(lang, tokens.get(f"relations:{lang}", ""))
-            doc = bytes_doc(outcome.normalised or item.start, blank(lang).vocab)
+            doc = normalised if normalised is not None else bytes_doc(item.start, blank(lang).vocab)
             text = doc.text  # built anew on every access: once per doc, not per triple
             outcome.triples = [triple_row(doc, t, text) for t in merge(component(doc))]
             seconds["relations"] += time.perf_counter() - began

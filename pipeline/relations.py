@@ -15,11 +15,12 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 from spacy.language import Language
-from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 
+from pipeline.matching import GatedMatcher
 from pipeline.ruleset import RuleFileError, RuleSet, rules_for, with_apostrophe_variants
 
 RELATIONS = {
@@ -87,20 +88,33 @@ CONFIDENCE = {"bound": 0.9, "nearest": 0.75, "topic": 0.6}
 
 
 
-class EntityIndex:
-    """doc.ents built once per doc (spaCy builds the tuple of spans anew on every access,
-    and the rules ask for it thousands of times per article). Relations never change
-    doc.ents, so the last doc's list stays valid."""
+class DocIndex:
+    """What the rules ask of a doc thousands of times per article, built once per doc:
+    its entities and sentences (spaCy builds doc.ents, doc.sents and span.sent anew on
+    every access), each token's lower-case form, and the verdicts of per-entity tests.
+    Relations never change a doc's tokens or entities, so the last doc's index stays valid."""
 
     _doc: Doc | None = None
     _ents: list[Span] = []
     _starts: list[int] = []
+    _sentences: list[Span] = []
+    _sentence_starts: list[int] = []
+    _lowers: list[str] = []
+    _memo: dict = {}
 
     @classmethod
-    def of(cls, doc: Doc) -> list[Span]:
+    def load(cls, doc: Doc) -> None:
         if cls._doc is not doc:
             cls._doc, cls._ents = doc, list(doc.ents)
             cls._starts = [e.start for e in cls._ents]
+            cls._sentences = list(doc.sents)
+            cls._sentence_starts = [s.start for s in cls._sentences]
+            cls._lowers = [t.lower_ for t in doc]
+            cls._memo = {}
+
+    @classmethod
+    def of(cls, doc: Doc) -> list[Span]:
+        cls.load(doc)
         return cls._ents
 
     @classmethod
@@ -113,6 +127,34 @@ class EntityIndex:
                 break
             found.append(ent)
         return found
+
+    @classmethod
+    def sentences(cls, doc: Doc) -> list[Span]:
+        cls.load(doc)
+        return cls._sentences
+
+    @classmethod
+    def sentence_number(cls, doc: Doc, token_index: int) -> int:
+        """The index in sentences(doc) of the sentence holding the token."""
+        cls.load(doc)
+        return max(0, bisect.bisect_right(cls._sentence_starts, token_index) - 1)
+
+    @classmethod
+    def sentence_at(cls, doc: Doc, token_index: int) -> Span:
+        return cls.sentences(doc)[cls.sentence_number(doc, token_index)]
+
+    @classmethod
+    def lowers(cls, doc: Doc) -> list[str]:
+        cls.load(doc)
+        return cls._lowers
+
+    @classmethod
+    def memo(cls, doc: Doc, key: tuple, compute: Callable[[], object]):
+        """compute(), once per doc and key."""
+        cls.load(doc)
+        if key not in cls._memo:
+            cls._memo[key] = compute()
+        return cls._memo[key]
 
 
 @dataclass
@@ -186,8 +228,8 @@ def relation_rules(rule_set: RuleSet) -> list[Rule]:
     return rules
 
 
-def cue_matcher(nlp: Language, entries: list[dict]) -> Matcher:
-    matcher = Matcher(nlp.vocab)
+def cue_matcher(nlp: Language, entries: list[dict]) -> GatedMatcher:
+    matcher = GatedMatcher(nlp.vocab)
     for entry in entries:
         matcher.add(entry["id"], [with_apostrophe_variants(entry["pattern"])])
     return matcher
@@ -202,14 +244,14 @@ class RelationExtractor:
         self.rules = {r.id: r for r in relation_rules(rule_set)}
         self.contexts = rule_set.context_words()
         self.role_words = set().union(*rule_set.role_words().values())
-        self.matcher = Matcher(nlp.vocab)
+        self.matcher = GatedMatcher(nlp.vocab)
         for rule in self.rules.values():
             self.matcher.add(rule.id, [rule.pattern], greedy="LONGEST")
         status = rule_set["status"]
         self.hedges = cue_matcher(nlp, status["hedge"])
         self.denials = cue_matcher(nlp, status["denial"])
         attribution = rule_set["attribution"]
-        self.attribution = Matcher(nlp.vocab)
+        self.attribution = GatedMatcher(nlp.vocab)
         self.attribution_roles = {}
         self.attribution_trailing = {e["id"]: bool(e.get("trailing")) for e in attribution}
         for entry in attribution:
@@ -223,17 +265,17 @@ class RelationExtractor:
         sources, source_tokens = self.sources_by_sentence(doc, names)
         hedge_tokens = self.cue_tokens(doc, self.hedges)
         denial_tokens = self.cue_tokens(doc, self.denials)
-        sentences = list(doc.sents)
+        sentences = DocIndex.sentences(doc)
         triples = []
         for match_id, start, end, alignment in self.matcher(doc, with_alignments=True):
             rule = self.rules[doc.vocab.strings[match_id]]
             if self.excluded_context(doc, rule, start, end):
                 continue
-            sent_index = self.sentence_index(sentences, start)
+            sent_index = DocIndex.sentence_number(doc, start)
             sentence = sentences[sent_index]
-            if rule.unless_context and self.vetoed_by_context(sentences, sent_index, rule.unless_context, doc[start:end]):
+            if rule.unless_context and self.vetoed_by_context(doc, sent_index, rule.unless_context, doc[start:end]):
                 continue
-            if rule.if_context and not self.in_context(sentences, sent_index, rule.if_context):
+            if rule.if_context and not self.in_context(doc, sent_index, rule.if_context):
                 continue
             for subject, obj, how in self.arguments(doc, rule, start, end, alignment, sentence, source_tokens):
                 value = self.value(doc, rule, start, end, sentence)
@@ -269,7 +311,7 @@ class RelationExtractor:
             i -= 1
         before = doc[i].lower_ if i >= 0 else ""
         after = doc[end].lower_ if end < len(doc) else ""
-        nearby = {t.lower_ for t in doc[max(doc[start].sent.start, start - 6): start]}
+        nearby = set(DocIndex.lowers(doc)[max(DocIndex.sentence_at(doc, start).start, start - 6): start])
         return before in rule.not_after or after in rule.not_before or bool(nearby & rule.not_within)
 
     @staticmethod
@@ -281,22 +323,28 @@ class RelationExtractor:
             (sentence.end >= len(doc) or "\n" in doc[sentence.end - 1].text or "\n" in doc[min(sentence.end, len(doc) - 1)].text)
         return alone and len(sentence) <= 20 and not text.endswith((".", "!", "?", '"', "”", "»"))
 
-    def in_context(self, sentences: list[Span], index: int, context: str) -> bool:
-        """Whether this or the previous sentence has a cue word of the context (market, bench)."""
-        words = self.contexts.get(context, set())
-        window = sentences[max(0, index - 3): index + 1]
-        return any(t.lower_ in words or t.lemma_ in words for s in window for t in s)
+    def in_context(self, doc: Doc, index: int, context: str) -> bool:
+        """Whether this sentence or one of the three before has a cue word of the context
+        (market, bench)."""
+        cued = self.cued_sentences(doc, context)
+        return any(cued[max(0, index - 3): index + 1])
 
-    def vetoed_by_context(self, sentences: list[Span], index: int, context: str, trigger: Span) -> bool:
+    def vetoed_by_context(self, doc: Doc, index: int, context: str, trigger: Span) -> bool:
         """`unless_context`: a cue of the context in this or the previous sentence vetoes the
         rule; talk of the market does not when the trigger itself is a bench word ("a former
         Liverpool midfielder, ... have been mentioned as possible successors")."""
-        words = self.contexts.get(context, set())
-        window = sentences[max(0, index - 1): index + 1]
-        if not any(t.lower_ in words or t.lemma_ in words for s in window for t in s):
+        if not any(self.cued_sentences(doc, context)[max(0, index - 1): index + 1]):
             return False
         bench = self.contexts.get("bench", set())
         return context != "market" or not any(t.lower_ in bench or t.lemma_ in bench for t in trigger)
+
+    def cued_sentences(self, doc: Doc, context: str) -> list[bool]:
+        """Per sentence of the doc: whether it holds a cue word of the context."""
+        def compute() -> list[bool]:
+            words = self.contexts.get(context, set())
+            return [any(t.lower_ in words or t.lemma_ in words for t in sentence)
+                    for sentence in DocIndex.sentences(doc)]
+        return DocIndex.memo(doc, (id(self), "cued", context), compute)
 
     @property
     def player_words(self) -> set[str]:
@@ -365,13 +413,6 @@ class RelationExtractor:
             return "former_coach_of", str(years[0])
         return relation, value
 
-    @staticmethod
-    def sentence_index(sentences: list[Span], token_index: int) -> int:
-        for i, sentence in enumerate(sentences):
-            if sentence.start <= token_index < sentence.end:
-                return i
-        return len(sentences) - 1
-
     # -- arguments ----------------------------------------------------------------------
     def arguments(self, doc, rule, start, end, alignment, sentence, source_tokens):
         subject_type, object_type, _ = RELATIONS[rule.relation]
@@ -424,7 +465,7 @@ class RelationExtractor:
             if i == current.end or i >= sentence.end or not any(
                     doc[j].lower_ in COORDINATORS for j in range(current.end, i)):
                 return group
-            following = next((e for e in EntityIndex.within(sentence) if e.start == i and e.label_ == first.label_), None)
+            following = next((e for e in DocIndex.within(sentence) if e.start == i and e.label_ == first.label_), None)
             if following is None or (following.label_ == "CLUB" and self.attached_to_person(doc, following)
                                      and not self.shared_role(doc, first, following)):
                 return group
@@ -500,7 +541,7 @@ class RelationExtractor:
             if token.lower_ in RELATIVE_PRONOUNS:
                 if doc[i - 1].text != "," or doc[i - 2].ent_type_ not in PERSON_LABELS:
                     return None
-                return next((e for e in EntityIndex.within(sentence) if e.end == i - 1), None)
+                return next((e for e in DocIndex.within(sentence) if e.end == i - 1), None)
             i -= 1
         return None
 
@@ -516,7 +557,7 @@ class RelationExtractor:
         token = doc[token_index]
         if not token.ent_type_:
             return None
-        return next((e for e in EntityIndex.of(doc) if e.start <= token_index < e.end), None)
+        return next((e for e in DocIndex.of(doc) if e.start <= token_index < e.end), None)
 
     def nearest(self, doc, sentence, start, end, wanted, spec, excluded, many, relation=""):
         """Entities of the wanted type in the sentence, nearest the trigger first.
@@ -543,8 +584,8 @@ class RelationExtractor:
                 return False
             return not (wanted == "CLUB" and self.opponent(doc, e))
 
-        left = [e for e in EntityIndex.within(sentence) if e.end <= start and usable(e) and start - e.end <= window]
-        right = [e for e in EntityIndex.within(sentence) if e.end > start and usable(e) and e.start - end <= window]
+        left = [e for e in DocIndex.within(sentence) if e.end <= start and usable(e) and start - e.end <= window]
+        right = [e for e in DocIndex.within(sentence) if e.end > start and usable(e) and e.start - end <= window]
         left.sort(key=lambda e: start - e.end)
         right.sort(key=lambda e: max(0, e.start - end))
         if spec.get("same_clause"):
@@ -574,14 +615,15 @@ class RelationExtractor:
         """"after seven years in charge of Brentford", "dopo le esperienze con il Genoa": a job
         the coach has left, so never the club he joins, coaches or signs with now; nor the
         club a candidate is linked with ("since he left PSG", "fresh off of Chelsea")."""
-        window = doc[max(club.sent.start, club.start - 6): club.start]
+        lowers = DocIndex.lowers(doc)
+        window = lowers[max(DocIndex.sentence_at(doc, club.start).start, club.start - 6): club.start]
         cues = PAST_JOB_CUES | LEFT_CUES if relation == "linked_to" else PAST_JOB_CUES
-        introduced = club.start > 0 and (doc[club.start - 1].lower_ in JOB_PREPOSITIONS or (
-            club.start > 1 and doc[club.start - 1].lower_ in ("the", "il", "la", "lo", "l'", "l’")
-            and doc[club.start - 2].lower_ in JOB_PREPOSITIONS))
-        told_in_past = any(t.lower_ in ("charge", "helm") for t in window) and any(
-            t.lower_ in ("was", "were", "had") for t in window)  # "who was in charge of Bayern"
-        return introduced and (told_in_past or any(t.lower_ in cues for t in window))
+        introduced = club.start > 0 and (lowers[club.start - 1] in JOB_PREPOSITIONS or (
+            club.start > 1 and lowers[club.start - 1] in ("the", "il", "la", "lo", "l'", "l’")
+            and lowers[club.start - 2] in JOB_PREPOSITIONS))
+        told_in_past = any(w in ("charge", "helm") for w in window) and any(
+            w in ("was", "were", "had") for w in window)  # "who was in charge of Bayern"
+        return introduced and (told_in_past or any(w in cues for w in window))
 
     def same_clause(self, doc: Doc, club: Span, start: int, end: int) -> bool:
         low, high = (club.end, start) if club.end <= start else (end, club.start)
@@ -590,10 +632,9 @@ class RelationExtractor:
     def by_market_context(self, doc, relation, subjects, objects, sentence):
         """A person of unknown role is a player in talk of the transfer market and a coach
         in talk of the bench: keep him only in the relation his context fits."""
-        sentences = list(doc.sents)
-        index = self.sentence_index(sentences, sentence.start)
-        market = self.in_context(sentences, index, "market")
-        bench = self.in_context(sentences, index, "bench")
+        index = DocIndex.sentence_number(doc, sentence.start)
+        market = self.in_context(doc, index, "market")
+        bench = self.in_context(doc, index, "bench")
         if relation == "transfer_target":
             return subjects, [o for o in objects if o.label_ == "PLAYER" or (market and not bench)]
         return [s for s in subjects if s.label_ == "COACH" or not market or bench], objects
@@ -607,8 +648,8 @@ class RelationExtractor:
     @staticmethod
     def link_target(doc: Doc, club: Span) -> bool:
         """"in orbita Atalanta", "tempted by Milan": the club he may go to, not the one he leaves."""
-        window = doc[max(club.sent.start, club.start - 3): club.start]
-        return any(t.lower_ in LINK_CUES for t in window)
+        window = DocIndex.lowers(doc)[max(DocIndex.sentence_at(doc, club.start).start, club.start - 3): club.start]
+        return any(w in LINK_CUES for w in window)
 
     def attached_to_person(self, doc: Doc, club: Span) -> bool:
         """"Brighton's Carlos Baleba", "Fulham boss Marco Silva", "Nico Schlotterbeck del
@@ -631,32 +672,33 @@ class RelationExtractor:
 
     def opponent(self, doc: Doc, club: Span) -> bool:
         """A club named as a match opponent or venue: "defeat to Lazio", "la sconfitta contro il Lecce"."""
-        window = doc[max(club.sent.start, club.start - 4): club.start]
-        return any(t.lower_ in self.contexts["opponent"] for t in window)
+        window = DocIndex.lowers(doc)[max(DocIndex.sentence_at(doc, club.start).start, club.start - 4): club.start]
+        return any(w in self.contexts["opponent"] for w in window)
 
     @staticmethod
     def clause_break(doc: Doc, start: int, end: int) -> bool:
-        return any(doc[i].lower_ in CLAUSE_BREAKS for i in range(start, end))
+        return any(w in CLAUSE_BREAKS for w in DocIndex.lowers(doc)[start:end]) if end > start else False
 
     @staticmethod
     def mentions(doc: Doc, entity: Span) -> int:
-        return sum(1 for e in EntityIndex.of(doc) if e.kb_id_ == entity.kb_id_)
+        return sum(1 for e in DocIndex.of(doc) if e.kb_id_ == entity.kb_id_)
 
     def recent_club(self, doc: Doc, sentence: Span) -> Span | None:
         """The club a sentence without one is about: the first club (its likely subject) of
         the last of the two sentences before that names one, not as an opponent, a
         person's club or a past job."""
-        before = [e for e in EntityIndex.of(doc) if e.label_ == "CLUB" and e.end <= sentence.start
-                  and not self.opponent(doc, e) and not self.attached_to_person(doc, e)
-                  and not self.past_job(doc, e)]
+        clubs = DocIndex.memo(doc, (id(self), "recent clubs"), lambda: [
+            e for e in DocIndex.of(doc) if e.label_ == "CLUB" and not self.opponent(doc, e)
+            and not self.attached_to_person(doc, e) and not self.past_job(doc, e)])
+        before = [e for e in clubs if e.end <= sentence.start]
         return self.subject_of_last_sentence(doc, before, sentence, max_gap=2)
 
     @staticmethod
     def salient_club(doc: Doc, sentence: Span) -> Span | None:
         """The club the article names most up to this sentence (ties: the latest)."""
-        before = [e for e in EntityIndex.of(doc) if e.label_ == "CLUB" and e.end <= sentence.end]
+        before = [e for e in DocIndex.of(doc) if e.label_ == "CLUB" and e.end <= sentence.end]
         if not before:  # a headline: the club the whole article is about
-            before = [e for e in EntityIndex.of(doc) if e.label_ == "CLUB"]
+            before = [e for e in DocIndex.of(doc) if e.label_ == "CLUB"]
         if not before:
             return None
         counts: dict[str, int] = {}
@@ -668,12 +710,12 @@ class RelationExtractor:
     @staticmethod
     def names_someone(clause: Span) -> bool:
         """A clause naming a player, president or journalist is about him, not the coach in focus."""
-        return any(e.label_ in ("PLAYER", "PRESIDENT", "JOURNALIST") for e in EntityIndex.within(clause))
+        return any(e.label_ in ("PLAYER", "PRESIDENT", "JOURNALIST") for e in DocIndex.within(clause))
 
     def topic(self, doc: Doc, sentence: Span) -> Span | None:
         """The coach a sentence without one is about: the first coach of the last sentence
         (within three) that named one, its likely subject."""
-        before = [e for e in EntityIndex.of(doc) if e.end <= sentence.start and e.label_ == "COACH"]
+        before = [e for e in DocIndex.of(doc) if e.end <= sentence.start and e.label_ == "COACH"]
         return self.subject_of_last_sentence(doc, before, sentence, max_gap=3)
 
     @staticmethod
@@ -682,9 +724,11 @@ class RelationExtractor:
         `max_gap` non-blank sentences back: the likely subject the text is still about."""
         if not before:
             return None
-        last_sentence = before[-1].sent
-        gap = sum(1 for s in doc.sents if last_sentence.start < s.start <= sentence.start and s.text.strip())
-        return next(e for e in before if e.sent.start == last_sentence.start) if gap <= max_gap else None
+        last = DocIndex.sentence_number(doc, before[-1].start)
+        current = DocIndex.sentence_number(doc, sentence.start)
+        written = DocIndex.memo(doc, ("written sentences",), lambda: [bool(s.text.strip()) for s in DocIndex.sentences(doc)])
+        gap = sum(written[last + 1: current + 1])
+        return next(e for e in before if DocIndex.sentence_number(doc, e.start) == last) if gap <= max_gap else None
 
     # -- values -----------------------------------------------------------------------
     def value(self, doc: Doc, rule: Rule, start: int, end: int, sentence: Span) -> str:
@@ -723,15 +767,16 @@ class RelationExtractor:
 
     # -- status -----------------------------------------------------------------------
     @staticmethod
-    def cue_tokens(doc: Doc, matcher: Matcher) -> set[int]:
+    def cue_tokens(doc: Doc, matcher: GatedMatcher) -> set[int]:
         return {i for _, s, e in matcher(doc) for i in range(s, e)}
 
     def clause(self, doc: Doc, start: int, end: int, sentence: Span) -> range:
+        lowers = DocIndex.lowers(doc)
         left = start
-        while left > sentence.start and doc[left - 1].lower_ not in CLAUSE_BREAKS:
+        while left > sentence.start and lowers[left - 1] not in CLAUSE_BREAKS:
             left -= 1
         right = end
-        while right < sentence.end and doc[right].lower_ not in CLAUSE_BREAKS:
+        while right < sentence.end and lowers[right] not in CLAUSE_BREAKS:
             right += 1
         return range(left, right)
 
@@ -758,8 +803,7 @@ class RelationExtractor:
     @staticmethod
     def negated(doc: Doc, index: int) -> bool:
         """A denial cue under a negation: "have not ruled out", "non esclude"."""
-        before = doc[max(0, index - 2): index]
-        return any(t.lower_ in ("not", "n't", "never", "non", "nor") for t in before)
+        return any(w in ("not", "n't", "never", "non", "nor") for w in DocIndex.lowers(doc)[max(0, index - 2): index])
 
     # -- attribution -------------------------------------------------------------------
     def sources_by_sentence(self, doc: Doc, names: dict):
@@ -767,7 +811,7 @@ class RelationExtractor:
         named: dict[int, list[str]] = {}
         trailing: set[int] = set()
         tokens: set[int] = set()
-        sentences = list(doc.sents)
+        sentences = DocIndex.sentences(doc)
         for match_id, start, end, alignment in self.attribution(doc, with_alignments=True):
             slots = self.attribution_roles[doc.vocab.strings[match_id]]
             for offset, index in enumerate(alignment):
@@ -779,7 +823,7 @@ class RelationExtractor:
                 if entity.label_ == "COACH":
                     continue
                 name = names.get(entity.kb_id_, {}).get("name", entity.text)
-                sent = self.sentence_index(sentences, start)
+                sent = DocIndex.sentence_number(doc, start)
                 if self.attribution_trailing.get(doc.vocab.strings[match_id]):
                     trailing.add(sent)
                 named.setdefault(sent, [])

@@ -21,6 +21,18 @@ def test_line_breaks_end_sentences(nlp_en):
     assert [s.text.strip() for s in doc.sents if s.text.strip()] == ["Allegri to Real Madrid?", "The club want him"]
 
 
+def test_a_byline_after_the_final_stop_is_a_sentence_with_its_dash(nlp_en):
+    doc = nlp_en("No talks with other clubs. — Paolo Rossi (@rossi_calcio)")
+    sentences = [s.text for s in doc.sents]
+    assert sentences[0] == "No talks with other clubs."
+    assert sentences[1].startswith("— Paolo Rossi")
+
+
+def test_a_dash_inside_a_sentence_opens_nothing(nlp_en):
+    doc = nlp_en("The coach - a former striker - signed until 2027.")
+    assert len(list(doc.sents)) == 1
+
+
 def test_knowledge_base_ruler_tags_clubs_and_outlets(nlp_en):
     doc = nlp_en("The Rossoneri beat Juventus, Sky Sport reported.")
     assert {(e.text, e.label_) for e in doc.ents} >= {("Rossoneri", "CLUB"), ("Juventus", "CLUB"), ("Sky Sport", "MEDIA")}
