@@ -92,6 +92,7 @@ class GatedMatcher:
         self.ungated_keys: list[str] = []
         self.order: dict[int, int] = {}  # match key -> the order it was added in
         self._index: dict[int, dict[int, list[Anchor]]] | None = None
+        self._gates_by_anchor: dict[Anchor, list[Gate]] | None = None
 
     def __len__(self) -> int:
         return len(self.order)
@@ -109,7 +110,7 @@ class GatedMatcher:
             gate.matcher.add(key, patterns, greedy=greedy)
             gate.keys.append(key)
         self.order[self.vocab.strings.add(key)] = len(self.order)
-        self._index = None
+        self._index = self._gates_by_anchor = None
 
     def index(self) -> dict[int, dict[int, list[Anchor]]]:
         """attribute id -> value hash -> the anchors that value satisfies."""
@@ -134,14 +135,22 @@ class GatedMatcher:
     def opened(self, doc: Doc) -> list[tuple[Gate, list[tuple[int, int]]]]:
         """Each gate with the sentences (token ranges) that meet its requirements."""
         sentences = [(s.start, s.end) for s in doc.sents] if len(doc) else []
-        found = self.anchors_by_sentence(doc, sentences)
-        opened = []
-        for gate in self.gates.values():
-            chosen = [sentences[i] for i, present in enumerate(found)
-                      if any(r <= present for r in gate.alternatives)]
-            if chosen:
-                opened.append((gate, chosen))
-        return opened
+        gates_of = self.gates_by_anchor()
+        opened: dict[Gate, list[tuple[int, int]]] = {}
+        for sentence, present in zip(sentences, self.anchors_by_sentence(doc, sentences)):
+            candidates = {gate for anchor in present for gate in gates_of[anchor]}
+            for gate in candidates:
+                if any(r <= present for r in gate.alternatives):
+                    opened.setdefault(gate, []).append(sentence)
+        return [(gate, opened[gate]) for gate in self.gates.values() if gate in opened]
+
+    def gates_by_anchor(self) -> dict[Anchor, list[Gate]]:
+        if self._gates_by_anchor is None:
+            self._gates_by_anchor = {}
+            for gate in self.gates.values():
+                for anchor in {a for r in gate.alternatives for a in r}:
+                    self._gates_by_anchor.setdefault(anchor, []).append(gate)
+        return self._gates_by_anchor
 
     def anchors_by_sentence(self, doc: Doc, sentences: list[tuple[int, int]]) -> list[set[Anchor]]:
         """Per sentence, the anchors its tokens satisfy."""

@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy
+from spacy.attrs import LEMMA, LOWER
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -109,7 +111,8 @@ class DocIndex:
             cls._starts = [e.start for e in cls._ents]
             cls._sentences = list(doc.sents)
             cls._sentence_starts = [s.start for s in cls._sentences]
-            cls._lowers = [t.lower_ for t in doc]
+            strings = doc.vocab.strings
+            cls._lowers = [strings[h] for h in doc.to_array(LOWER).tolist()]
             cls._memo = {}
 
     @classmethod
@@ -342,8 +345,9 @@ class RelationExtractor:
         """Per sentence of the doc: whether it holds a cue word of the context."""
         def compute() -> list[bool]:
             words = self.contexts.get(context, set())
-            return [any(t.lower_ in words or t.lemma_ in words for t in sentence)
-                    for sentence in DocIndex.sentences(doc)]
+            hashes = numpy.fromiter((doc.vocab.strings[w] for w in words), dtype=numpy.uint64, count=len(words))
+            cued = numpy.isin(doc.to_array([LOWER, LEMMA]), hashes).any(axis=1)
+            return [bool(cued[s.start:s.end].any()) for s in DocIndex.sentences(doc)]
         return DocIndex.memo(doc, (id(self), "cued", context), compute)
 
     @property
