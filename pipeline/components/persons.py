@@ -51,48 +51,42 @@ def is_name_token(token) -> bool:
     )
 
 
-def name_sequences(doc: Doc) -> list[Span]:
+def name_sequences(doc: Doc, names: list[bool], lowers: list[str]) -> list[Span]:
     """Runs of two or three name tokens, particles allowed inside ("Erik ten Hag")."""
     spans, i = [], 0
     while i < len(doc):
-        if not is_name_token(doc[i]):
+        if not names[i]:
             i += 1
             continue
         j = i + 1
         while j < len(doc) and j - i < 4 and (
-            is_name_token(doc[j])
-            or (doc[j].lower_ in PARTICLES and j + 1 < len(doc) and is_name_token(doc[j + 1]))
+            names[j] or (lowers[j] in PARTICLES and j + 1 < len(doc) and names[j + 1])
         ):
             j += 1
-        if j - i >= 2 and not doc[j - 1].lower_ in PARTICLES:
+        if j - i >= 2 and lowers[j - 1] not in PARTICLES:
             spans.append(Span(doc, i, j, label="PER"))
         i = j
     return spans
 
 
-def names_after_roles(doc: Doc) -> list[Span]:
+def names_after_roles(doc: Doc, names: list[bool], lowers: list[str]) -> list[Span]:
     """A single capitalised token right after a role word: "manager Tudor", "il tecnico Sarri"."""
-    spans = []
-    for token in doc[1:]:
-        previous = doc[token.i - 1]
-        if previous.lower_ in ROLE_WORDS and is_name_token(token) and not token.is_sent_start:
-            spans.append(Span(doc, token.i, token.i + 1, label="PER"))
-    return spans
+    return [Span(doc, i, i + 1, label="PER") for i in range(1, len(doc))
+            if names[i] and lowers[i - 1] in ROLE_WORDS and not doc[i].is_sent_start]
 
 
-def first_names_in_pairs(doc: Doc, found: list[Span]) -> list[Span]:
+def first_names_in_pairs(doc: Doc, found: list[Span], names: list[bool], lowers: list[str]) -> list[Span]:
     """The first name in "Dan and Ryan Friedkin", "Luca e Antonio Percassi"."""
-    spans = []
-    full = {s.start: s for s in list(doc.ents) + found if len(s) > 1 and s.label_ == "PER"}
-    for token in doc[:-2]:
-        if doc[token.i + 1].lower_ in ("and", "e", "&") and token.i + 2 in full and is_name_token(token):
-            spans.append(Span(doc, token.i, token.i + 1, label="PER"))
-    return spans
+    full = {s.start for s in list(doc.ents) + found if len(s) > 1 and s.label_ == "PER"}
+    return [Span(doc, i, i + 1, label="PER") for i in range(len(doc) - 2)
+            if lowers[i + 1] in ("and", "e", "&") and i + 2 in full and names[i]]
 
 
 @Language.component("person_names")
 def person_names(doc: Doc) -> Doc:
-    found = name_sequences(doc) + names_after_roles(doc)
-    found += first_names_in_pairs(doc, found)
+    names = [is_name_token(t) for t in doc]  # each token judged once
+    lowers = [t.lower_ for t in doc]
+    found = name_sequences(doc, names, lowers) + names_after_roles(doc, names, lowers)
+    found += first_names_in_pairs(doc, found, names, lowers)
     doc.ents = filter_spans(list(doc.ents) + filter_spans(found))
     return doc
