@@ -10,6 +10,7 @@ from typing import Callable, Iterable, Iterator
 
 from spacy.language import Language
 from spacy.tokens import Doc
+from spacy.vocab import Vocab
 
 from pipeline.ingest import Article
 from pipeline.knowledge import KnowledgeBaseError
@@ -53,10 +54,10 @@ def annotate(nlp: Language, articles: Iterable[Article], on_error: OnError | Non
             yield doc
 
 
-def load_pipeline(lang: str, model: str | None) -> Language:
+def load_pipeline(lang: str, model: str | None, vocab: Vocab | bool = True) -> Language:
     """build_nlp, with a load failure turned into one clear ModelLoadError."""
     try:
-        return build_nlp(lang, model)
+        return build_nlp(lang, model, vocab=vocab)
     except (KnowledgeBaseError, RuleFileError):
         raise
     except (OSError, ValueError, ImportError, KeyError) as error:

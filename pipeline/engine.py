@@ -93,7 +93,8 @@ def cached_pipeline(kind: str, lang: str, model: str | None, token: str, factory
 def annotator(lang: str, model: str | None, token: str) -> Language:
     from pipeline.annotate import load_pipeline  # noqa: PLC0415
 
-    return cached_pipeline("annotate", lang, model, token, lambda: load_pipeline(lang, model))
+    # built into the vocab the later stages read docs into: they take its fresh docs as they are
+    return cached_pipeline("annotate", lang, model, token, lambda: load_pipeline(lang, model, blank(lang).vocab))
 
 
 def blank(lang: str) -> Language:
@@ -150,11 +151,11 @@ def run_job(job: Job) -> JobResult:
                                                  item.article.language_prob, item.article.status)
                 for item in job.items}
     items = detect_languages(job.items, outcomes, seconds)
-    annotate_items(items, job.models, outcomes, seconds, job.tokens)
+    fresh = annotate_items(items, job.models, outcomes, seconds, job.tokens)
     for item in items:
         outcome = outcomes[item.article.article_id]
         if outcome.failure is None and outcome.status == "ok" and {"normalise", "relations"} & set(item.run):
-            run_later_stages(item, outcome, seconds, job.tokens)
+            run_later_stages(item, outcome, seconds, job.tokens, fresh.pop(outcome.article_id, None))
     return JobResult([outcomes[item.article.article_id] for item in job.items], seconds)
 
 
@@ -175,12 +176,13 @@ def detect_languages(items: list[Item], outcomes: dict[str, Outcome], seconds: d
 
 
 def annotate_items(items: list[Item], models: dict, outcomes: dict[str, Outcome], seconds: dict,
-                   tokens: dict) -> None:
+                   tokens: dict) -> dict[str, Doc]:
     """Annotate the items that need it, one nlp.pipe per language (batching is what makes
-    the NER fast); each outcome gets its doc as DocBin bytes."""
+    the NER fast); each outcome gets its doc as DocBin bytes. Returns the docs by article id."""
     from pipeline.annotate import annotate  # noqa: PLC0415
 
     began = time.perf_counter()
+    fresh = {}
     for lang in sorted({outcomes[i.article.article_id].language for i in items if "annotate" in i.run}):
         chosen = [i.article for i in items if "annotate" in i.run and outcomes[i.article.article_id].language == lang]
         for article in chosen:
@@ -192,11 +194,14 @@ def annotate_items(items: list[Item], models: dict, outcomes: dict[str, Outcome]
 
         for doc in annotate(nlp, chosen, on_error=failed):
             outcomes[doc.user_data["article_id"]].annotated = doc_bytes(doc)
+            fresh[doc.user_data["article_id"]] = doc
     seconds["annotate"] += time.perf_counter() - began
+    return fresh
 
 
-def run_later_stages(item: Item, outcome: Outcome, seconds: dict, tokens: dict) -> None:
-    """normalise and relations for one article, from its fresh or cached doc."""
+def run_later_stages(item: Item, outcome: Outcome, seconds: dict, tokens: dict, annotated: Doc | None = None) -> None:
+    """normalise and relations for one article, from its fresh doc (`annotated`, in the
+    vocab of blank(lang)) or its cached one."""
     from pipeline.normalise import mention_rows  # noqa: PLC0415
     from pipeline.relations import merge  # noqa: PLC0415
 
@@ -211,8 +216,7 @@ def run_later_stages(item: Item, outcome: Outcome, seconds: dict, tokens: dict) 
             stage = "normalise"
             began = time.perf_counter()
             component = normaliser(lang, tokens.get(f"normalise:{lang}", ""))
-            # read back from bytes even when just annotated: the same doc a cached run reads
-            doc = component(bytes_doc(outcome.annotated or item.start, blank(lang).vocab))
+            doc = component(annotated if annotated is not None else bytes_doc(item.start, blank(lang).vocab))
             outcome.normalised, outcome.entities = doc_bytes(doc), mention_rows(doc)
             normalised = doc  # what relations would read back from outcome.normalised
             seconds["normalise"] += time.perf_counter() - began

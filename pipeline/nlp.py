@@ -12,6 +12,7 @@ from pathlib import Path
 
 import spacy
 from spacy.language import Language
+from spacy.vocab import Vocab
 
 import pipeline.components  # noqa: F401  (registers the factories)
 from pipeline.knowledge import KnowledgeBase, load_kb
@@ -32,10 +33,10 @@ def model_setting(lang: str, explicit: str | None = None) -> str | None:
     return str(default) if (default / "meta.json").exists() else None
 
 
-def base_pipeline(lang: str, model: str | None) -> Language:
+def base_pipeline(lang: str, model: str | None, vocab: Vocab | bool = True) -> Language:
     if model is None:
-        return spacy.blank(lang)
-    nlp = spacy.load(model)
+        return spacy.blank(lang, vocab=vocab)
+    nlp = spacy.load(model, vocab=vocab)
     if nlp.lang != lang:
         raise ValueError(f"model {model} is for language {nlp.lang!r}, not {lang!r}")
     for name in list(nlp.pipe_names):
@@ -44,8 +45,10 @@ def base_pipeline(lang: str, model: str | None) -> Language:
     return nlp
 
 
-def build_nlp(lang: str, model: str | None = None, kb: KnowledgeBase | None = None) -> Language:
-    nlp = base_pipeline(lang, model_setting(lang, model))
+def build_nlp(lang: str, model: str | None = None, kb: KnowledgeBase | None = None,
+              vocab: Vocab | bool = True) -> Language:
+    """`vocab`: build into this Vocab (shared with the later stages) rather than a new one."""
+    nlp = base_pipeline(lang, model_setting(lang, model), vocab)
     nlp.add_pipe("lookup_lemmas")
     if not nlp.has_pipe("parser") and not nlp.has_pipe("senter"):
         nlp.add_pipe("sentencizer")
