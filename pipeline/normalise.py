@@ -14,15 +14,29 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right, insort
 from collections import Counter, defaultdict
+from functools import cached_property, lru_cache
+from typing import NamedTuple
 
+import numpy
+from spacy.attrs import (
+    ENT_TYPE,
+    IS_STOP,
+    IS_TITLE,
+    LEMMA,
+    LOWER,
+    ORTH,
+    SENT_START,
+    SPACY,
+)
 from spacy.language import Language
-from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 
 from pipeline.components.lemmas import lemma_table
 from pipeline.components.persons import NOT_NAMES
 from pipeline.knowledge import Entity, KnowledgeBase, fold, load_kb
+from pipeline.matching import GatedMatcher
 from pipeline.ruleset import RuleSet, rules_for, with_apostrophe_variants
 
 PERSON_LABELS = {"PER", "COACH", "PLAYER", "PRESIDENT", "JOURNALIST"}
@@ -49,6 +63,9 @@ COUNTRY_ADJECTIVES = {"spanish": "Spain", "italian": "Italy", "english": "Englan
                       "tedesca": "Germany", "francese": "France", "portoghese": "Portugal",
                       "olandese": "Netherlands", "turco": "Turkey", "turca": "Turkey", "saudita": "Saudi Arabia"}
 PLACE_SUFFIXES = ("born", "based", "nato", "nata")
+PLACE_PREPOSITIONS = {"in", "to", "from", "across", "around", "throughout", "dall'", "nel", "dal", "verso"}
+COPULAS = {"is", "was", "remains", "became", "becomes", "as", "è", "resta", "diventa"}
+POSSESSIVE_TOKENS = ("'s", "’s", "'", "’")
 ARTICLES = {"the", "il", "la", "lo", "l'", "l’", "i", "gli", "le"}
 NATIONALITY_NOUNS = {"international", "internationals", "star", "striker", "midfielder", "defender",
                      "winger", "forward", "goalkeeper", "keeper", "captain", "youngster", "player", "born"}
@@ -74,6 +91,88 @@ def clean_name(text: str) -> str:
     return DOUBLED.sub(r"\1", " ".join(text.split()))
 
 
+@lru_cache(maxsize=1 << 16)
+def folded(text: str) -> str:
+    """fold(), remembered: the same names and words come back in every article."""
+    return fold(text)
+
+
+def sentence_starts(doc: Doc) -> list[int]:
+    """Where each of doc.sents starts, without building a Span for each."""
+    if "sents" in doc.user_hooks or not len(doc) or not doc.has_annotation("SENT_START"):
+        return [s.start for s in doc.sents]  # spaCy's hook, or its error
+    flags = doc.to_array(SENT_START)
+    return [0, *(numpy.flatnonzero(flags[1:] == 1) + 1).tolist()]
+
+
+class Found(NamedTuple):
+    """An entity of the annotated doc: `ids` are the KB ruler's candidates ("a|b"), "" for the NER's."""
+    start: int
+    end: int
+    label: str
+    ids: str
+    text: str
+
+
+class Mention(NamedTuple):
+    """A normalised mention. The steps pass these around and build spaCy Spans only for
+    doc.ents: a Span's attributes are looked up again on every access."""
+    start: int
+    end: int
+    label: str
+    kb_id: str
+
+
+class Article:
+    """One doc as the normaliser reads it: token attributes, sentences and entities, read
+    once. Each doc[i] builds a new Token, each doc.ents, span.text or span.sent new objects,
+    and the steps ask for the same tokens and sentences many times."""
+
+    def __init__(self, doc: Doc):
+        self.doc = doc
+        self.size = len(doc)
+        attrs = [ORTH, LOWER, LEMMA, ENT_TYPE, IS_TITLE, IS_STOP, SPACY]
+        orth, lower, self.lemma_ids, self.ent_types, self.is_title, self.is_stop, self.spaced = \
+            doc.to_array(attrs).reshape(self.size, len(attrs)).T.tolist()
+        self.strings = doc.vocab.strings
+        self.texts = [self.strings[h] for h in orth]
+        self.lower = [self.strings[h] for h in lower]
+        self.sentences = sentence_starts(doc) + [self.size]  # sentence starts, then the end
+        bounds = list(zip(self.sentences, self.sentences[1:]))
+        self.sent_start = [start for start, end in bounds for _ in range(start, end)]  # per token
+        self.sent_end = [end for start, end in bounds for _ in range(start, end)]
+        self.ents = [Found(e.start, e.end, e.label_, e.ent_id_, self.span_text(e.start, e.end)) for e in doc.ents]
+
+    def lemmas(self, start: int, end: int) -> list[str]:
+        """The lemmas of doc[start:end] (looked up only where asked for: few tokens are)."""
+        return [self.strings[h] for h in self.lemma_ids[start:end]]
+
+    def ent_type(self, i: int) -> str:
+        """doc[i].ent_type_ in the annotated doc."""
+        return self.strings[self.ent_types[i]]
+
+    def span_text(self, start: int, end: int) -> str:
+        """doc[start:end].text"""
+        return "".join(self.texts[i] + " " if self.spaced[i] else self.texts[i] for i in range(start, end - 1)) \
+            + self.texts[end - 1]
+
+    @cached_property
+    def worded_sentences(self) -> list[int]:
+        """Starts of the sentences that hold more than whitespace (tokens are separated by
+        single spaces, so a sentence is blank when all its tokens are)."""
+        return [start for start, end in zip(self.sentences, self.sentences[1:])
+                if any(text.strip() for text in self.texts[start:end])]
+
+    def sentences_between(self, first: int, last: int) -> int:
+        """How many worded sentences start strictly between token `first` and token `last`."""
+        return max(0, bisect_left(self.worded_sentences, last) - bisect_right(self.worded_sentences, first))
+
+
+def covered(mentions: list[Mention]) -> set[int]:
+    """The tokens the mentions cover."""
+    return {i for m in mentions for i in range(m.start, m.end)}
+
+
 class Normaliser:
     def __init__(self, nlp: Language, kb: KnowledgeBase | None = None, rules: RuleSet | None = None):
         """`rules`: the compiled set the stages pass (pipeline.rulebook.load_rules); without
@@ -82,9 +181,13 @@ class Normaliser:
         self.kb = kb or load_kb()
         rule_set = rules_for(self.lang, rules)
         self.roles = rule_set.role_words()
+        self.phrase_roles = {role: [c for c in cues if " " in c] for role, cues in self.roles.items()}
         self.opponent_words = rule_set.context_words()["opponent"]
         self.dictionary = lemma_table(self.lang)
-        self.coref = Matcher(nlp.vocab)
+        self.ruler_ids: dict[str, list[Entity]] = {}
+        # asked of every capitalised word of every article; the KB does not change under us
+        self.person_by_surname = lru_cache(maxsize=1 << 16)(self.kb.person_by_surname)
+        self.coref = GatedMatcher(nlp.vocab)
         self.coref_rules = {}
         for rule in rule_set["coref"]:
             self.coref.add(rule["id"], [with_apostrophe_variants(rule["pattern"])], greedy="LONGEST")
@@ -92,77 +195,88 @@ class Normaliser:
 
     # -- entry point -------------------------------------------------------------------
     def __call__(self, doc: Doc) -> Doc:
+        article = Article(doc)
         names: dict[str, dict] = {}
-        found_by = {f"{e.start}:{e.end}": "kb ruler" if e.ent_id_ else "ner" for e in doc.ents}
-        spans = self.resolve_named(doc, names)
+        found_by = {(e.start, e.end): "kb ruler" if e.ids else "ner" for e in article.ents}
+        mentions = self.resolve_named(article, names)
         for step, component in ((self.add_surname_mentions, "surname"), (self.add_club_short_forms, "short form"),
                                 (self.add_handles, "handle")):
-            spans = self.noted(step(doc, spans, names), found_by, component)
-        self.type_persons(doc, spans, names)
-        spans = self.noted(self.add_coreferences(doc, spans, names), found_by, "coreference")
-        doc.ents = sorted(spans, key=lambda s: s.start)
+            mentions = self.noted(step(article, mentions, names), found_by, component)
+        self.type_persons(article, mentions, names)
+        mentions = self.noted(self.add_coreferences(article, mentions, names), found_by, "coreference")
+        # in text order: add_coreferences returns them sorted
+        doc.ents = [Span(doc, m.start, m.end, label=m.label, kb_id=m.kb_id) for m in mentions]
         doc.user_data["entities"] = names
-        doc.user_data["found_by"] = {f"{s.start}:{s.end}": found_by.get(f"{s.start}:{s.end}", "ner") for s in spans}
+        doc.user_data["found_by"] = {f"{m.start}:{m.end}": found_by.get((m.start, m.end), "ner") for m in mentions}
         return doc
 
     @staticmethod
-    def noted(spans: list[Span], found_by: dict[str, str], component: str) -> list[Span]:
+    def noted(mentions: list[Mention], found_by: dict[tuple[int, int], str], component: str) -> list[Mention]:
         """Record which component added each new mention (for entities.csv)."""
-        for span in spans:
-            found_by.setdefault(f"{span.start}:{span.end}", component)
-        return spans
+        for mention in mentions:
+            found_by.setdefault((mention.start, mention.end), component)
+        return mentions
 
     # -- named mentions -----------------------------------------------------------------
-    def resolve_named(self, doc: Doc, names: dict) -> list[Span]:
+    def resolve_named(self, article: Article, names: dict) -> list[Mention]:
         """Canonical ids for every NER/ruler entity; persons grouped per article."""
-        unambiguous = {e.ent_id_ for e in doc.ents if e.ent_id_ and "|" not in e.ent_id_}
-        named_elsewhere = {e.ent_id_ for e in doc.ents if e.ent_id_ and not (
-            e.start == e.sent.start and self.kb.is_context_alias(e.text, e.ent_id_.split("|")))}
-        spans, persons = [], []
-        for ent in doc.ents:
-            if ent.label_ == "PER" and not ent.ent_id_:
-                if not self.common_word(doc, ent) and plausible_name(ent.text):
+        unambiguous = {e.ids for e in article.ents if e.ids and "|" not in e.ids}
+        named_elsewhere = {e.ids for e in article.ents if e.ids and not self.context_word(article, e)}
+        mentions, persons = [], []
+        for ent in article.ents:
+            if ent.label == "PER" and not ent.ids:
+                if not self.common_word(article, ent) and plausible_name(ent.text):
                     persons.append(ent)
                 continue
-            if (ent.ent_id_ and ent.start == ent.sent.start and ent.ent_id_ not in named_elsewhere
-                    and self.kb.is_context_alias(ent.text, ent.ent_id_.split("|"))):
+            if ent.ids and ent.ids not in named_elsewhere and self.context_word(article, ent):
                 continue  # "Reading the table...", "Nice to see": a word, unless the club is in the article
-            if self.place_adjective(doc, ent):
+            if self.place_adjective(article, ent):
                 continue  # "the Livorno-born manager": a birthplace, not the club
-            if self.country_as_place(doc, ent) or self.nationality(doc, ent):
+            if self.country_as_place(article, ent) or self.nationality(article, ent):
                 continue  # "in Italia", "the Belgium international": a country, not the team
             entity = self.kb_entity(ent, unambiguous)
             if entity is None:
                 continue  # an ORG/LOC/MISC the KB does not know plays no part in relations
             label = "PER" if entity.label == "PER" else entity.label
             names[entity.id] = {"name": entity.name, "type": entity.type if label == "PER" else label}
-            spans.append(self.span(doc, ent, entity.id, label))
-        spans += self.group_persons(doc, persons, names)
-        return spans
+            mentions.append(self.mention(article, ent, entity.id, label))
+        mentions += self.group_persons(article, persons, names)
+        return mentions
 
-    def country_as_place(self, doc: Doc, ent: Span) -> bool:
-        ids = ent.ent_id_.split("|") if ent.ent_id_ else []
-        if not ids or not all(self.kb.entities[i].type == "NATIONAL" for i in ids if i in self.kb.entities):
+    def context_word(self, article: Article, ent: Found) -> bool:
+        """An alias opening a sentence that every entity it may name lists as an everyday word too."""
+        return ent.start == article.sent_start[ent.start] and self.kb.is_context_alias(ent.text, ent.ids.split("|"))
+
+    def candidates(self, ids: str) -> list[Entity]:
+        """The KB entities a ruler id ("a|b") may name, remembered: the same ids recur in every article."""
+        if ids not in self.ruler_ids:
+            self.ruler_ids[ids] = [self.kb.entities[i] for i in ids.split("|") if i in self.kb.entities]
+        return self.ruler_ids[ids]
+
+    def national(self, ent: Found) -> bool:
+        """The ruler's candidates for the entity are all national teams."""
+        return bool(ent.ids) and all(e.type == "NATIONAL" for e in self.candidates(ent.ids))
+
+    def country_as_place(self, article: Article, ent: Found) -> bool:
+        if not self.national(ent):
             return False
-        before = doc[ent.start - 1].lower_ if ent.start else ""
-        return before in {"in", "to", "from", "across", "around", "throughout", "dall'", "nel", "dal",
-                          "verso"} and not ent.text.lower().startswith(("nazionale", "national"))
+        before = article.lower[ent.start - 1] if ent.start else ""
+        return before in PLACE_PREPOSITIONS and not ent.text.lower().startswith(("nazionale", "national"))
 
-    def nationality(self, doc: Doc, ent: Span) -> bool:
+    def nationality(self, article: Article, ent: Found) -> bool:
         """"the Nigeria international", "the Belgium striker": a player's nationality."""
-        ids = ent.ent_id_.split("|") if ent.ent_id_ else []
-        national = ids and all(self.kb.entities[i].type == "NATIONAL" for i in ids if i in self.kb.entities)
-        return bool(national) and ent.end < len(doc) and doc[ent.end].lower_ in NATIONALITY_NOUNS
+        return self.national(ent) and ent.end < article.size and article.lower[ent.end] in NATIONALITY_NOUNS
 
     @staticmethod
-    def place_adjective(doc: Doc, ent: Span) -> bool:
-        after = doc[ent.end: ent.end + 2]
-        return bool(len(after) == 2 and after[0].text == "-" and after[1].lower_ in PLACE_SUFFIXES) or \
-            (ent.end < len(doc) and doc[ent.end].lower_.lstrip("-") in PLACE_SUFFIXES and doc[ent.end].text.startswith("-"))
+    def place_adjective(article: Article, ent: Found) -> bool:
+        end, texts, lower = ent.end, article.texts, article.lower
+        if end + 2 <= article.size and texts[end] == "-" and lower[end + 1] in PLACE_SUFFIXES:
+            return True
+        return end < article.size and lower[end].lstrip("-") in PLACE_SUFFIXES and texts[end].startswith("-")
 
-    def kb_entity(self, ent: Span, unambiguous: set[str]) -> Entity | None:
-        if ent.ent_id_:
-            candidates = [self.kb.entities[i] for i in ent.ent_id_.split("|") if i in self.kb.entities]
+    def kb_entity(self, ent: Found, unambiguous: set[str]) -> Entity | None:
+        if ent.ids:
+            candidates = self.candidates(ent.ids)
         else:
             candidates = [e for e in self.kb.lookup(clean_name(ent.text)) if e.label != "PER"]
             if not candidates and ent.text.lower().startswith("the "):
@@ -172,40 +286,40 @@ class Normaliser:
         preferred = [e for e in candidates if e.id in unambiguous]
         return min(preferred or candidates, key=lambda e: (-e.priority, e.id))
 
-    def group_persons(self, doc: Doc, persons: list[Span], names: dict) -> list[Span]:
+    def group_persons(self, article: Article, persons: list[Found], names: dict) -> list[Mention]:
         """One id per person: full names first, then surnames and first names attach to them."""
         full: dict[str, str] = {}   # folded token -> person id
-        spans = []
-        known = {e.ent_id_: e for e in doc.ents if e.ent_id_ in self.kb.entities}
-        for ent_id, ent in known.items():
+        mentions = []
+        for ent_id in dict.fromkeys(e.ids for e in article.ents if e.ids in self.kb.entities):
             self.register_person(self.kb.entities[ent_id].name, ent_id, names, full)
-        for ent in sorted(persons, key=lambda e: -len(e)):
-            name = self.shared_surname(doc, ent) or clean_name(ent.text)
+        for ent in sorted(persons, key=lambda e: e.start - e.end):  # longest first
+            name = self.shared_surname(article, ent) or clean_name(ent.text)
             if not name:
                 continue
             person_id = self.person_id(name, full, names)
-            spans.append(self.span(doc, ent, person_id, "PER"))
-        return spans
+            mentions.append(self.mention(article, ent, person_id, "PER"))
+        return mentions
 
     @staticmethod
-    def shared_surname(doc: Doc, ent: Span) -> str | None:
+    def shared_surname(article: Article, ent: Found) -> str | None:
         """"Dan and Ryan Friedkin": the lone first name takes the surname that follows."""
-        if len(ent) != 1 or ent.end + 2 >= len(doc) or doc[ent.end].lower_ not in ("and", "e", "&"):
+        if ent.end - ent.start != 1 or ent.end + 2 >= article.size or article.lower[ent.end] not in ("and", "e", "&"):
             return None
-        partner = next((e for e in doc.ents if e.start == ent.end + 1 and e.label_ == "PER" and len(e) > 1), None)
-        return f"{ent.text} {' '.join(t.text for t in partner[1:])}" if partner is not None else None
+        partner = next((e for e in article.ents if e.start == ent.end + 1 and e.label == "PER" and e.end - e.start > 1),
+                       None)
+        return f"{ent.text} {' '.join(article.texts[partner.start + 1: partner.end])}" if partner is not None else None
 
     def register_person(self, name: str, person_id: str, names: dict, full: dict) -> None:
         entity = self.kb.entities.get(person_id)
         names.setdefault(person_id, {"name": name, "type": entity.type if entity else "PER"})
         tokens = name.split()
-        if len(tokens) > 1 and fold(tokens[-1]):
-            full.setdefault(fold(tokens[-1]), person_id)
-            full.setdefault(fold(" ".join(tokens[1:])), person_id)
-            full.setdefault(fold(name), person_id)
+        if len(tokens) > 1 and folded(tokens[-1]):
+            full.setdefault(folded(tokens[-1]), person_id)
+            full.setdefault(folded(" ".join(tokens[1:])), person_id)
+            full.setdefault(folded(name), person_id)
 
     def person_id(self, name: str, full: dict, names: dict) -> str:
-        key = fold(name)
+        key = folded(name)
         if key in full:
             return full[key]
         tokens = name.split()
@@ -213,17 +327,38 @@ class Normaliser:
             for other_key, other_id in full.items():
                 if other_key and key == other_key.split()[0] and len(names[other_id]["name"].split()) > 1:
                     return other_id  # a first name alone ("Xabi")
-            known = self.kb.person_by_surname(name)
+            known = self.person_by_surname(name)
             if known:
                 self.register_person(known.name, known.id, names, full)
                 return known.id
-        known = next((e for e in self.kb.lookup(name) if e.label == "PER"), None) or self.kb.person_by_surname(name)
+        known = next((e for e in self.kb.lookup(name) if e.label == "PER"), None) or self.person_by_surname(name)
         person_id = known.id if known else f"person:{slug(name)}"
         self.register_person(known.name if known else name, person_id, names, full)
         return person_id
 
-    def add_surname_mentions(self, doc: Doc, spans: list[Span], names: dict) -> list[Span]:
+    def add_surname_mentions(self, article: Article, mentions: list[Mention], names: dict) -> list[Mention]:
         """A known surname the NER missed ("Allegri Juventus return") is still that person."""
+        surnames = self.surnames(names)
+        taken = covered(mentions)
+        extra = self.known_surnames(article, taken, names)
+        texts = article.texts
+        firsts = {key[0] for key in surnames}
+        starts: dict[str, list[int]] = defaultdict(list)
+        for i, text in enumerate(texts):
+            if text in firsts:
+                starts[text].append(i)
+        for key, people in sorted(surnames.items(), key=lambda item: -len(item[0])):
+            for start in starts.get(key[0], ()):
+                end = start + len(key)
+                if tuple(texts[start:end]) != key or any(i in taken for i in range(start, end)):
+                    continue
+                person_id = self.last_named(mentions, people, start)
+                extra.append(Mention(start, end, "PER", person_id))
+                taken.update(range(start, end))
+        return mentions + extra
+
+    def surnames(self, names: dict) -> dict[tuple[str, ...], list[str]]:
+        """The surnames (as token tuples) of the people named so far, each with its people."""
         surnames: dict[tuple[str, ...], list[str]] = {}
         for person_id, info in names.items():
             if info["type"] not in ROLE_FOR_KB_TYPE and info["type"] != "PER":
@@ -234,290 +369,278 @@ class Normaliser:
                 surnames.setdefault(tuple(entity.surname.split()), []).insert(0, person_id)
             if len(tokens) > 1 and person_id not in surnames.get((tokens[-1],), []):
                 surnames.setdefault((tokens[-1],), []).append(person_id)
-        taken = {i for s in spans for i in range(s.start, s.end)}
-        extra = self.known_surnames(doc, taken, names)
-        texts = [token.text for token in doc]
-        starts: dict[str, list[int]] = defaultdict(list)
-        for i, text in enumerate(texts):
-            starts[text].append(i)
-        for key, people in sorted(surnames.items(), key=lambda item: -len(item[0])):
-            for start in starts.get(key[0], ()):
-                end = start + len(key)
-                if tuple(texts[start:end]) != key or any(i in taken for i in range(start, end)):
-                    continue
-                person_id = self.last_named(spans, people, start)
-                extra.append(Span(doc, start, end, label="PER", kb_id=person_id))
-                taken.update(range(start, end))
-        return spans + extra
+        return surnames
 
     @staticmethod
-    def last_named(spans: list[Span], people: list[str], position: int) -> str:
+    def last_named(mentions: list[Mention], people: list[str], position: int) -> str:
         """Of the people sharing a surname (Simone and Filippo Inzaghi), the one named last
         before this mention; the first of them when none was named before it."""
-        before = [s for s in spans if s.kb_id_ in people and s.end <= position]
-        return max(before, key=lambda s: s.start).kb_id_ if before else people[0]
+        before = [m for m in mentions if m.kb_id in people and m.end <= position]
+        return max(before, key=lambda m: m.start).kb_id if before else people[0]
 
-    def known_surnames(self, doc: Doc, taken: set[int], names: dict) -> list[Span]:
+    def known_surnames(self, article: Article, taken: set[int], names: dict) -> list[Mention]:
         """A lone capitalised token that is the surname of exactly one KB person ("Solari",
         "Osimhen") names that person, when the NER has not tagged it."""
         found = []
-        for token in doc:
-            if token.i in taken or not token.is_title or token.is_stop or len(token.text) < 4:
+        texts, title = article.texts, article.is_title
+        for i, text in enumerate(texts):
+            if not title[i] or i in taken or article.is_stop[i] or len(text) < 4:
                 continue
-            if token.i + 1 < len(doc) and doc[token.i + 1].is_title and not doc[token.i + 1].is_sent_start:
+            if i + 1 < article.size and title[i + 1] and article.sent_start[i + 1] != i + 1:
                 continue  # part of a longer name the NER did not tag
-            entity = self.kb.person_by_surname(token.text)
-            if entity is None or fold(entity.surname) != fold(token.text):
+            entity = self.person_by_surname(text)
+            if entity is None or folded(entity.surname) != folded(text):
                 continue
             names.setdefault(entity.id, {"name": entity.name, "type": entity.type})
-            found.append(Span(doc, token.i, token.i + 1, label="PER", kb_id=entity.id))
-            taken.add(token.i)
+            found.append(Mention(i, i + 1, "PER", entity.id))
+            taken.add(i)
         return found
 
-    def add_handles(self, doc: Doc, spans: list[Span], names: dict) -> list[Span]:
+    def add_handles(self, article: Article, mentions: list[Mention], names: dict) -> list[Mention]:
         """"@SkySport", "@FabrizioRomano": a social-media handle names the outlet or journalist."""
-        taken = {i for s in spans for i in range(s.start, s.end)}
+        handles = [i for i, text in enumerate(article.texts) if text.startswith("@") and len(text) >= 3]
+        taken = covered(mentions) if handles else set()
         extra = []
-        for token in doc:
-            if token.i in taken or not token.text.startswith("@") or len(token.text) < 3:
-                continue
-            entity = self.kb.handle(token.text)
+        for i in handles:
+            entity = self.kb.handle(article.texts[i]) if i not in taken else None
             if entity is not None:
                 names.setdefault(entity.id, {"name": entity.name, "type": entity.type})
-                extra.append(Span(doc, token.i, token.i + 1, label=entity.label if entity.label != "PER" else "PER",
-                                  kb_id=entity.id))
-        return spans + extra
+                extra.append(Mention(i, i + 1, entity.label, entity.id))
+        return mentions + extra
 
-    def add_club_short_forms(self, doc: Doc, spans: list[Span], names: dict) -> list[Span]:
+    def add_club_short_forms(self, article: Article, mentions: list[Mention], names: dict) -> list[Mention]:
         """"United", "Madrid", "Forest" alone name the one club of the article whose name
         holds that word ("Manchester United is ... United are tracking")."""
-        clubs = {s.kb_id_: names[s.kb_id_]["name"] for s in spans if s.label_ == "CLUB" and s.kb_id_ in names}
+        clubs = {m.kb_id: names[m.kb_id]["name"] for m in mentions if m.label == "CLUB" and m.kb_id in names}
         words: dict[str, set[str]] = {}
         for club_id, name in clubs.items():
             for word in name.split():
                 if len(word) >= 4 and word[0].isupper() and word.lower() not in NOT_SHORT_FORMS:
                     words.setdefault(word, set()).add(club_id)
-        taken = {i for s in spans for i in range(s.start, s.end)}
-        extra = [Span(doc, t.i, t.i + 1, label="CLUB", kb_id=next(iter(words[t.text])))
-                 for t in doc if t.i not in taken and len(words.get(t.text, ())) == 1]
-        return spans + extra
+        club_of = {word: next(iter(ids)) for word, ids in words.items() if len(ids) == 1}
+        taken = covered(mentions)
+        extra = [Mention(i, i + 1, "CLUB", club_of[text]) for i, text in enumerate(article.texts)
+                 if text in club_of and i not in taken]
+        return mentions + extra
 
     # -- roles ----------------------------------------------------------------------------
-    def type_persons(self, doc: Doc, spans: list[Span], names: dict) -> None:
+    def type_persons(self, article: Article, mentions: list[Mention], names: dict) -> None:
         votes: dict[str, Counter] = defaultdict(Counter)
-        for span in spans:
-            if span.label_ in PERSON_LABELS:
-                for role in self.roles_near(doc, span):
-                    votes[span.kb_id_][role] += 1
+        for mention in mentions:
+            if mention.label in PERSON_LABELS:
+                for role in self.roles_near(article, mention):
+                    votes[mention.kb_id][role] += 1
         for person_id, info in names.items():
             if info["type"] in ROLE_FOR_KB_TYPE:
                 info["role"] = ROLE_FOR_KB_TYPE[info["type"]]
             elif info["type"] in ("PER",):
                 ranked = votes[person_id].most_common()
                 info["role"] = ranked[0][0] if ranked else "PER"
-        for i, span in enumerate(spans):
-            if span.label_ in PERSON_LABELS:
-                spans[i] = Span(doc, span.start, span.end, label=names[span.kb_id_]["role"], kb_id=span.kb_id_)
+        for i, mention in enumerate(mentions):
+            if mention.label in PERSON_LABELS:
+                mentions[i] = mention._replace(label=names[mention.kb_id]["role"])
 
-    def roles_near(self, doc: Doc, span: Span) -> list[str]:
+    def roles_near(self, article: Article, mention: Mention) -> list[str]:
         """Role words within three tokens before or two after the name, same sentence."""
-        sent = span.sent
-        left = doc[max(sent.start, span.start - 3): span.start]
-        right = doc[span.end: min(sent.end, span.end + 2)]
+        first, last = article.sent_start[mention.start], article.sent_end[mention.start]
         found = []
-        for window in (left, right):
-            words = [t.lemma_ for t in window] + [t.lower_ for t in window]
-            text = " ".join(t.lower_ for t in window)
+        for start, end in ((max(first, mention.start - 3), mention.start), (mention.end, min(last, mention.end + 2))):
+            if start >= end:
+                continue
+            lower = article.lower[start:end]
+            words = {*article.lemmas(start, end), *lower}
+            text = " ".join(lower)
             for role, cues in self.roles.items():
-                if any(w in cues for w in words) or any(" " in c and c in text for c in cues):
+                if not cues.isdisjoint(words) or any(c in text for c in self.phrase_roles[role]):
                     found.append(role)
         return found
 
     # -- coreference ------------------------------------------------------------------------
-    def add_coreferences(self, doc: Doc, spans: list[Span], names: dict) -> list[Span]:
+    def add_coreferences(self, article: Article, mentions: list[Mention], names: dict) -> list[Mention]:
         """Resolve descriptions and pronouns left to right, so that "His" can refer to
         "The Dutchman" resolved just before."""
-        taken = {i for s in spans for i in range(s.start, s.end)}
-        ordered = sorted(spans, key=lambda s: s.start)
-        matches = sorted(self.coref(doc), key=lambda m: (m[1], -m[2]))
+        taken = covered(mentions)
+        ordered = sorted(mentions, key=lambda m: m.start)
+        matches = sorted(self.coref(article.doc), key=lambda m: (m[1], -m[2]))
         for match_id, start, end in matches:
-            rule = self.coref_rules[doc.vocab.strings[match_id]]
+            rule = self.coref_rules[article.doc.vocab.strings[match_id]]
             own = range(end - 1, end) if rule.get("span_last") else range(start, end)
-            if any(i in taken for i in own) or self.blocked(doc, end, rule) or self.predicative(doc, start, rule):
+            if any(i in taken for i in own) or self.blocked(article, end, rule) or self.predicative(article, start, rule):
                 continue
-            target = self.resolve(doc, ordered, start, end, rule)
+            target = self.resolve(article, ordered, start, end, rule)
             if target is not None:
-                span = Span(doc, own.start, end, label=target.label_, kb_id=target.kb_id_)
-                ordered = sorted(ordered + [span], key=lambda s: s.start)
+                insort(ordered, Mention(own.start, end, target.label, target.kb_id), key=lambda m: m.start)
                 taken.update(own)
         return ordered
 
-    def resolve(self, doc: Doc, ordered: list[Span], start: int, end: int, rule: dict) -> Span | None:
+    def resolve(self, article: Article, ordered: list[Mention], start: int, end: int, rule: dict) -> Mention | None:
         if rule["refers_to"] == "CLUB":
-            return (self.club_described(doc, ordered, start, end) or self.same_sentence_club(doc, ordered, start)
+            return (self.club_described(article, ordered, start, end) or self.same_sentence_club(article, ordered, start)
                     or self.salient(ordered, start, ("CLUB",)))
         if rule["refers_to"] == "PRESIDENT":
             return self.salient(ordered, start, ("PRESIDENT",))
         if rule.get("latest"):
-            return self.latest_person(doc, ordered, start)
+            return self.latest_person(ordered, start)
         if rule.get("pronoun"):
-            return self.pronoun_antecedent(doc, ordered, start, bool(rule.get("outside_sentence")))
+            return self.pronoun_antecedent(article, ordered, start, bool(rule.get("outside_sentence")))
         if rule.get("resolve") == "previous_subject":
-            return self.pronoun_antecedent(doc, ordered, start, True)
-        return self.described_person(doc, ordered, start)
+            return self.pronoun_antecedent(article, ordered, start, True)
+        return self.described_person(article, ordered, start)
 
     @staticmethod
-    def latest_person(doc: Doc, ordered: list[Span], start: int) -> Span | None:
+    def latest_person(ordered: list[Mention], start: int) -> Mention | None:
         """"quest'ultimo", "the latter": the person named last."""
-        before = [s for s in ordered if s.end <= start and s.label_ in ("COACH", "PER")]
+        before = [m for m in ordered if m.end <= start and m.label in ("COACH", "PER")]
         return before[-1] if before else None
 
     @staticmethod
-    def predicative(doc: Doc, start: int, rule: dict) -> bool:
+    def predicative(article: Article, start: int, rule: dict) -> bool:
         """"he is now the Chelsea head coach": a description after a copula says what the
         subject is, it does not refer back (relation rules read it)."""
         if rule.get("pronoun"):
             return False
-        before = {t.lower_ for t in doc[max(0, start - 2): start]}
-        return bool(before & {"is", "was", "remains", "became", "becomes", "as", "è", "resta", "diventa"})
+        return not COPULAS.isdisjoint(article.lower[max(0, start - 2): start])
 
     @staticmethod
-    def blocked(doc: Doc, end: int, rule: dict) -> bool:
+    def blocked(article: Article, end: int, rule: dict) -> bool:
         """Not a description when a listed word or a name follows ("the coach Conte",
         "il tecnico del Napoli"); "di" blocks only before a club ("il tecnico di Grugliasco" is one)."""
-        if end >= len(doc):
+        if end >= article.size:
             return False
-        following = doc[end]
-        if following.lower_ == "di" and "di" in (rule.get("not_before") or []):
-            return end + 1 < len(doc) and doc[end + 1].ent_type_ == "CLUB"
-        if rule.get("before_club") and following.ent_type_ == "CLUB":
+        following = article.lower[end]
+        not_before = rule.get("not_before") or []
+        if following == "di" and "di" in not_before:
+            return end + 1 < article.size and article.ent_type(end + 1) == "CLUB"
+        if rule.get("before_club") and article.ent_type(end) == "CLUB":
             return False  # "l'ex Atalanta", "the former Chelsea boss"
-        if following.lower_ in NOT_NAMES:
-            return following.lower_ in (rule.get("not_before") or [])  # "the Livorno-born manager Italian"
-        return following.lower_ in (rule.get("not_before") or []) or following.text[:1].isupper()
+        if following in NOT_NAMES:
+            return following in not_before  # "the Livorno-born manager Italian"
+        return following in not_before or article.texts[end][:1].isupper()
 
-    def club_described(self, doc: Doc, ordered: list[Span], start: int, end: int) -> Span | None:
+    def club_described(self, article: Article, ordered: list[Mention], start: int, end: int) -> Mention | None:
         """"the Turin outfit", "the Spanish side", "il club capitolino": a club the article
         names whose city or country the description gives."""
-        cues = [t.lower_ for t in doc[max(0, start - 1): min(len(doc), end + 1)]]
+        cues = article.lower[max(0, start - 1): end + 1]
         cities = {CITY_NAMES.get(c, c) for c in cues}
         countries = {COUNTRY_ADJECTIVES[c] for c in cues if c in COUNTRY_ADJECTIVES}
-        for span in reversed([s for s in ordered if s.end <= start and s.label_ == "CLUB"]):
-            entity = self.kb.entities.get(span.kb_id_)
-            if entity and (fold(entity.city) in cities or entity.country in countries):
-                return span
+        for mention in reversed([m for m in ordered if m.end <= start and m.label == "CLUB"]):
+            entity = self.kb.entities.get(mention.kb_id)
+            if entity and (folded(entity.city) in cities or entity.country in countries):
+                return mention
         return None
 
-    def described_person(self, doc: Doc, ordered: list[Span], start: int) -> Span | None:
+    def described_person(self, article: Article, ordered: list[Mention], start: int) -> Mention | None:
         """"the Portuguese", "the 62-year-old", "the head coach": someone named just before,
         unless the article's main coach is talked about far more."""
-        recent = self.salient(self.recent_window(doc, ordered, start), start)
+        recent = self.salient(self.recent_window(article, ordered, start), start)
         main = self.salient(ordered, start)
         if recent is None or main is None:
             return recent or main
-        count = Counter(s.kb_id_ for s in ordered if s.end <= start)
-        return main if count[main.kb_id_] >= 2 * count[recent.kb_id_] else recent
+        count = Counter(m.kb_id for m in ordered if m.end <= start)
+        return main if count[main.kb_id] >= 2 * count[recent.kb_id] else recent
 
     @staticmethod
-    def recent_window(doc: Doc, ordered: list[Span], start: int) -> list[Span]:
+    def recent_window(article: Article, ordered: list[Mention], start: int) -> list[Mention]:
         """Mentions of people named in this sentence or the two before it that name anyone,
         counted with all their mentions so far: "the 62-year-old" is someone just talked about."""
-        sentence = doc[start].sent
-        earlier = [s for s in ordered if s.end <= start]
+        sentence_of = article.sent_start
+        earlier = [m for m in ordered if m.end <= start]
         sentences = []
-        for span in reversed(earlier):
-            if span.sent.start not in sentences:
-                sentences.append(span.sent.start)
+        for mention in reversed(earlier):
+            if sentence_of[mention.start] not in sentences:
+                sentences.append(sentence_of[mention.start])
             if len(sentences) > 3:
                 break
-        keep = set(sentences[:3]) | {sentence.start}
-        recent_ids = {s.kb_id_ for s in earlier if s.sent.start in keep}
-        return [s for s in earlier if s.kb_id_ in recent_ids]
+        keep = set(sentences[:3]) | {sentence_of[start]}
+        recent_ids = {m.kb_id for m in earlier if sentence_of[m.start] in keep}
+        return [m for m in earlier if m.kb_id in recent_ids]
 
-    def same_sentence_club(self, doc: Doc, ordered: list[Span], start: int) -> Span | None:
+    def same_sentence_club(self, article: Article, ordered: list[Mention], start: int) -> Mention | None:
         """"Zidane decided to leave the club" right after naming Real Madrid in that sentence."""
-        sentence = doc[start].sent
-        clubs = [s for s in ordered if sentence.start <= s.start and s.end <= start and s.label_ == "CLUB"
-                 and not self.as_opponent(doc, s)]
+        first = article.sent_start[start]
+        clubs = [m for m in ordered if first <= m.start and m.end <= start and m.label == "CLUB"
+                 and not self.as_opponent(article, m)]
         return clubs[-1] if clubs else None
 
-    def as_opponent(self, doc: Doc, club: Span) -> bool:
-        window = doc[max(club.sent.start, club.start - 4): club.start]
-        return any(t.lower_ in self.opponent_words for t in window)
+    def as_opponent(self, article: Article, club: Mention) -> bool:
+        window = article.lower[max(article.sent_start[club.start], club.start - 4): club.start]
+        return not self.opponent_words.isdisjoint(window)
 
-    def pronoun_antecedent(self, doc: Doc, ordered: list[Span], start: int,
-                           outside_sentence: bool = False) -> Span | None:
+    def pronoun_antecedent(self, article: Article, ordered: list[Mention], start: int,
+                           outside_sentence: bool = False) -> Mention | None:
         """"he", "his": a person earlier in the same sentence, else the first person (the
         likely subject) of the previous sentence with one, else the article's main coach."""
         wanted = {"COACH", "PER"}
-        sentence = doc[start].sent
-        same = [s for s in ordered if sentence.start <= s.start and s.end <= start and s.label_ in wanted
-                and not (s.end < len(doc) and doc[s.end].text in ("'s", "’s"))]
+        first = article.sent_start[start]
+        same = [m for m in ordered if first <= m.start and m.end <= start and m.label in wanted
+                and not (m.end < article.size and article.texts[m.end] in ("'s", "’s"))]
         if outside_sentence:
             # "Frank is set to replace him": never the subject of its own clause, but "United
             # set their sights on Amorim and ... to bring him in" may name him further back
-            others = [s for s in same if start - s.end > 6]
+            others = [m for m in same if start - m.end > 6]
             if others:
                 return others[-1]
         elif same:
             return same[0]  # the sentence's subject: "Maresca worked as Guardiola's assistant ... he"
-        previous = [s for s in ordered if s.end <= sentence.start and s.label_ in wanted]
+        previous = [m for m in ordered if m.end <= first and m.label in wanted]
         if previous:
-            last_sentence = previous[-1].sent
-            gap = sum(1 for s in doc.sents if last_sentence.start < s.start < sentence.start and s.text.strip())
-            if gap <= RECENT_SENTENCES:
-                return next(s for s in previous if s.sent.start == last_sentence.start)
+            last_sentence = article.sent_start[previous[-1].start]
+            if article.sentences_between(last_sentence, first) <= RECENT_SENTENCES:
+                return next(m for m in previous if article.sent_start[m.start] == last_sentence)
         return self.salient(ordered, start)
 
     @staticmethod
-    def salient(ordered: list[Span], start: int, labels: tuple = ("COACH", "PER")) -> Span | None:
+    def salient(ordered: list[Mention], start: int, labels: tuple = ("COACH", "PER")) -> Mention | None:
         """The coach (or club) the article has talked about most so far (ties: the latest).
 
         Descriptions ("the Portuguese boss", "the 39-year-old", "the club") name the
         article's main person or club far more often than the last one named.
         """
-        before = [s for s in ordered if s.end <= start and s.label_ in labels]
+        before = [m for m in ordered if m.end <= start and m.label in labels]
         if not before:
             return None
-        counts = Counter(s.kb_id_ for s in before)
-        for s in before:
-            counts[s.kb_id_] += 2 if s.label_ == "COACH" else 0
-        latest = {s.kb_id_: s for s in before}
+        counts = Counter(m.kb_id for m in before)
+        for m in before:
+            counts[m.kb_id] += 2 if m.label == "COACH" else 0
+        latest = {m.kb_id: m for m in before}
         best = max(latest, key=lambda i: (counts[i], latest[i].start))
         return latest[best]
 
     @staticmethod
-    def span(doc: Doc, ent: Span, entity_id: str, label: str) -> Span:
+    def mention(article: Article, ent: Found, entity_id: str, label: str) -> Mention:
         """The mention without a possessive or, for clubs, a leading article ("the Old Lady")."""
         start, end = ent.start, ent.end
-        if end - start > 1 and doc[end - 1].text in ("'s", "’s", "'", "’"):
+        if end - start > 1 and article.texts[end - 1] in POSSESSIVE_TOKENS:
             end -= 1
-        if label == "CLUB" and end - start > 1 and doc[start].lower_ in ARTICLES:
+        if label == "CLUB" and end - start > 1 and article.lower[start] in ARTICLES:
             start += 1
-        return Span(doc, start, end, label=label, kb_id=entity_id)
+        return Mention(start, end, label, entity_id)
 
-    def common_word(self, doc: Doc, ent: Span) -> bool:
+    def common_word(self, article: Article, ent: Found) -> bool:
         """A lone capitalised dictionary word opening a sentence ("Momento", "Publicly") that
         the NER took for a name, and that names no known person."""
-        if len(ent) != 1 or ent.start != ent.sent.start:
+        if ent.end - ent.start != 1 or ent.start != article.sent_start[ent.start]:
             return False
         word = ent.text.lower()
-        return (word in self.dictionary or doc[ent.start].is_stop) and self.kb.person_by_surname(ent.text) is None \
-            and not self.kb.lookup(ent.text)
+        return (word in self.dictionary or bool(article.is_stop[ent.start])) \
+            and self.person_by_surname(ent.text) is None and not self.kb.lookup(ent.text)
 
 
 def mention_rows(doc: Doc) -> list[dict]:
     """The entity table of one normalised doc: every mention with its canonical name."""
     names = doc.user_data.get("entities", {})
-    sent_index = {s.start: i for i, s in enumerate(doc.sents)}
+    found_by = doc.user_data.get("found_by", {})
+    article_id = doc.user_data.get("article_id", "")
+    starts = sentence_starts(doc)
     rows = []
     for ent in doc.ents:
         info = names.get(ent.kb_id_, {})
-        sentence = max(i for start, i in sent_index.items() if start <= ent.start)
+        mention = ent.text
         rows.append({
-            "article_id": doc.user_data.get("article_id", ""), "text": ent.text,
-            "canonical": info.get("name", ent.text), "type": OUTPUT_TYPE.get(ent.label_, ent.label_),
+            "article_id": article_id, "text": mention,
+            "canonical": info.get("name", mention), "type": OUTPUT_TYPE.get(ent.label_, ent.label_),
             "entity_id": ent.kb_id_, "start": ent.start_char, "end": ent.end_char,
-            "sentence": sentence, "component": doc.user_data.get("found_by", {}).get(f"{ent.start}:{ent.end}", ""),
+            "sentence": bisect_right(starts, ent.start) - 1,
+            "component": found_by.get(f"{ent.start}:{ent.end}", ""),
         })
     return rows

@@ -3,17 +3,26 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def normalised(tiny_kb):
+def pipelines(tiny_kb):
+    """pipelines(lang) -> (nlp, normaliser), built once per language."""
     from pipeline.nlp import build_nlp
     from pipeline.normalise import Normaliser
 
-    pipelines = {}
+    built = {}
 
-    def run(lang: str, text: str):
-        if lang not in pipelines:
+    def get(lang: str):
+        if lang not in built:
             nlp = build_nlp(lang, model="blank", kb=tiny_kb)
-            pipelines[lang] = (nlp, Normaliser(nlp, tiny_kb))
-        nlp, normaliser = pipelines[lang]
+            built[lang] = (nlp, Normaliser(nlp, tiny_kb))
+        return built[lang]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def normalised(pipelines):
+    def run(lang: str, text: str):
+        nlp, normaliser = pipelines(lang)
         doc = normaliser(nlp(text))
         names = doc.user_data["entities"]
         return [(e.text, names[e.kb_id_]["name"], e.label_) for e in doc.ents]
@@ -79,3 +88,46 @@ def test_a_function_word_the_ner_took_for_a_name_is_no_person(tiny_kb):
     names = Normaliser(nlp, tiny_kb)(doc).user_data["entities"]
     assert not any(info["name"] == "Yet" for info in names.values())
     assert any(info["name"] == "Marco Silva" for info in names.values())
+
+
+def test_the_article_view_reads_the_doc_as_spacy_does(pipelines):
+    from pipeline.normalise import Article
+
+    nlp, _ = pipelines("en")
+    doc = nlp("Juventus won 2-0 on Sunday.\n\n \nMassimiliano Allegri's side  were happy!  "
+              "Did the coach smile? @SkySport says yes.")
+    article = Article(doc)
+    assert article.texts == [t.text for t in doc]
+    assert article.lower == [t.lower_ for t in doc]
+    assert article.sentences == [s.start for s in doc.sents] + [len(doc)]
+    assert [(article.sent_start[t.i], article.sent_end[t.i]) for t in doc] == [(t.sent.start, t.sent.end) for t in doc]
+    assert [(e.start, e.end, e.text) for e in article.ents] == [(e.start, e.end, e.text) for e in doc.ents]
+    assert all(article.span_text(i, j) == doc[i:j].text for i in range(len(doc)) for j in range(i + 1, len(doc) + 1))
+
+
+def test_mention_rows_give_offsets_sentences_and_the_component(pipelines):
+    from pipeline.normalise import mention_rows
+
+    nlp, normaliser = pipelines("en")
+    text = ("Juventus sacked their coach on Monday.\n\nIgor Tudor was told by the club after training. "
+            "Tudor had been in charge since March. @SkySport broke the news.")
+    doc = nlp(text)
+    doc.user_data["article_id"] = "en/sacked"
+    rows = mention_rows(normaliser(doc))
+    assert all(row["article_id"] == "en/sacked" and text[row["start"]:row["end"]] == row["text"] for row in rows)
+    assert [(r["text"], r["canonical"], r["type"], r["sentence"], r["component"]) for r in rows] == [
+        ("Juventus", "Juventus", "CLUB", 0, "kb ruler"),
+        ("Igor Tudor", "Igor Tudor", "PERSON", 2, "ner"),  # sentence 1 is the blank line
+        ("the club", "Juventus", "CLUB", 2, "coreference"),
+        ("Tudor", "Igor Tudor", "PERSON", 3, "surname"),
+        ("@SkySport", "Sky Sport", "MEDIA", 4, "kb ruler"),
+    ]
+
+
+def test_a_blank_line_is_no_sentence_between_a_pronoun_and_its_person(normalised):
+    talked_about = "Carlo Ancelotti praised his players. Ancelotti was calm and Ancelotti smiled. "
+    after = "Chelsea won again. Napoli lost. Roma drew. He left early."
+    blank_line = normalised("en", talked_about + "Igor Tudor watched from the stand.\n\n \n\n" + after)
+    one_more = normalised("en", talked_about + "Igor Tudor watched from the stand. It rained. " + after)
+    assert ("He", "Igor Tudor", "PER") in blank_line  # the subject three sentences back
+    assert ("He", "Carlo Ancelotti", "PER") in one_more  # four back: the article's main person
