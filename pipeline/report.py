@@ -15,9 +15,11 @@ clock, the machine or set order.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 import re
+from dataclasses import dataclass
 from html import escape
 
 TYPE_COLOURS = {  # displaCy's palette where it has the type
@@ -78,7 +80,13 @@ def _csp_hash(text: str) -> str:
 
 
 def esc(value) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    return _escape(value if type(value) is str else "" if value is None else str(value))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _escape(text: str) -> str:
+    """html.escape, remembered: a page repeats the same names, relations and dates many times."""
+    return escape(text, quote=True)
 
 
 def type_class(entity_type: str) -> str:
@@ -122,27 +130,37 @@ def render_text(text: str, entities: list[dict], evidences: list[tuple[int, int]
     ents = valid_entities(text, entities)
     evs = sorted({(s, e) for s, e in evidences if 0 <= s < e <= len(text)})
     bounds = sorted({0, len(text)} | {b for s, e, _ in ents for b in (s, e)} | {b for ev in evs for b in ev})
-    starts: dict[int, list[str]] = {}
-    for s, e in evs:
-        starts.setdefault(s, []).append(evidence_id(article_index, s, e))
-    out, ent_i = [], 0
+    ids = {ev: evidence_id(article_index, *ev) for ev in evs}
+    starts: dict[int, list[tuple[int, int]]] = {}
+    for ev in evs:
+        starts.setdefault(ev[0], []).append(ev)
+    ends = {e for _, e in evs}
+    out, ent_i, covering, data_ev = [], 0, [], ""
     for a, b in zip(bounds, bounds[1:]):
-        out += [f'<span class="anchor" id="{i}"></span>' for i in starts.get(a, [])]
-        piece = esc(text[a:b])
+        opened = starts.get(a, [])
+        if opened:
+            out += [f'<span class="anchor" id="{ids[ev]}"></span>' for ev in opened]
+        if opened or a in ends:  # every evidence boundary is a bound: a piece is in or out of each
+            covering = [ev for ev in covering if ev[1] > a] + opened
+            data_ev = " ".join(ids[ev] for ev in covering)
+        piece = escape(text[a:b], quote=True)
         while ent_i < len(ents) and ents[ent_i][1] <= a:
             ent_i += 1
         if ent_i < len(ents) and ents[ent_i][0] <= a and b <= ents[ent_i][1]:
-            start, end, ent = ents[ent_i]
-            kind = ent.get("type", "")
-            label = f' data-label="{esc(kind)}"' if b == end else ""
-            title = " · ".join(x for x in (ent.get("canonical", ""), kind, ent.get("entity_id", ""),
-                                           ent.get("component", "")) if x)
-            piece = f'<mark class="ent {type_class(kind)}" title="{esc(title)}"{label}>{piece}</mark>'
-        covering = [evidence_id(article_index, s, e) for s, e in evs if s <= a and b <= e]
-        if covering:
-            piece = f'<span class="ev" data-ev="{" ".join(covering)}">{piece}</span>'
+            piece = entity_mark(piece, ents[ent_i][2], last=b == ents[ent_i][1])
+        if data_ev:
+            piece = f'<span class="ev" data-ev="{data_ev}">{piece}</span>'
         out.append(piece)
     return "".join(out)
+
+
+def entity_mark(piece: str, ent: dict, last: bool) -> str:
+    """A piece of an entity's text in its <mark>; the type label goes on its last piece."""
+    kind = ent.get("type", "")
+    label = f' data-label="{esc(kind)}"' if last else ""
+    title = " · ".join(x for x in (ent.get("canonical", ""), kind, ent.get("entity_id", ""),
+                                   ent.get("component", "")) if x)
+    return f'<mark class="ent {type_class(kind)}" title="{esc(title)}"{label}>{piece}</mark>'
 
 
 def status_badge(status: str) -> str:
@@ -227,7 +245,7 @@ def rumour_chart(triples: list[dict]) -> str:
 
 def _table(headers: list[str], body: list[str], attrs: str = "") -> str:
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
-    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return "".join([f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>", *body, "</tbody></table>"])
 
 
 def _td(value, nowrap: bool = False) -> str:
@@ -239,113 +257,7 @@ def render_report(manifest: list[dict], texts: dict[str, str], entities: list[di
     """The whole page. manifest: articles.csv rows; texts: article id -> text;
     entities, triples, summary: rows of entities.csv, triples.csv, summary.csv; note: a
     line under the figures (e.g. that only part of a big run is shown)."""
-    manifest = sorted(manifest, key=lambda r: r["article_id"])
-    index = {row["article_id"]: i for i, row in enumerate(manifest, 1)}
-    for row in triples:  # triples of an article the manifest lacks still get a section
-        index.setdefault(row["article_id"], len(index) + 1)
-    by_article: dict[str, list[dict]] = {}
-    for row in triples:
-        by_article.setdefault(row["article_id"], []).append(row)
-    ents_by_article: dict[str, list[dict]] = {}
-    for ent in entities:
-        ents_by_article.setdefault(ent.get("article_id", ""), []).append(ent)
-
-    def evidence_link(row: dict, label: str | None = None) -> str:
-        text = texts.get(row["article_id"], "")
-        start, end = _int(row.get("start")), _int(row.get("end"))
-        shown = esc(label if label is not None else row.get("evidence", ""))
-        if row["article_id"] in index and 0 <= start < end <= len(text):
-            return f'<a class="evtext" href="#{evidence_id(index[row["article_id"]], start, end)}">{shown}</a>'
-        return f'<span class="evtext">{shown}</span>'
-
-    statuses: dict[str, int] = {}
-    for row in triples:
-        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
-    n_ok = sum(1 for r in manifest if r.get("status") == "ok")
-    stats = (f"{len(manifest)} articles ({n_ok} ok, {len(manifest) - n_ok} skipped or failed) · "
-             f"{len(triples)} triples (" + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ")"
-             f" · {len(summary)} distinct (subject, relation, object)" + (f" · {note}" if note else ""))
-
-    # all triples, filterable
-    options: dict[str, set[str]] = {f: set() for f in FILTERS}
-    rows_html = []
-    for row in triples:
-        clubs, coaches = clubs_and_coaches(row)
-        values = {"relation": [row["relation"]], "status": [row["status"]], "language": [row.get("language", "")],
-                  "club": clubs, "coach": coaches}
-        for f in FILTERS:
-            options[f].update(v for v in values[f] if v)
-        data = "".join(f' data-{f}="{esc("|".join(values[f]))}"' for f in FILTERS)
-        aid = row["article_id"]
-        rows_html.append(
-            f"<tr{data}><td><a href=\"#a{index[aid]}\">{esc(aid)}</a></td>{_td(row.get('article_date', ''), True)}"
-            f"{_td(row.get('language', ''))}{_td(row['subject'])}{_td(row['relation'])}{_td(row['object'])}"
-            f"{_td(row.get('value', ''))}<td>{status_badge(row['status'])}</td>{_td(row.get('source', ''))}"
-            f"{_td(row.get('confidence', ''))}<td>{evidence_link(row)}</td></tr>")
-    selects = "".join(
-        f'<label>{esc(f)}<select id="f-{f}"><option value="">all</option>'
-        + "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in sorted(options[f], key=lambda v: (v.casefold(), v)))
-        + "</select></label>" for f in FILTERS)
-    triples_section = (
-        f'<section id="triples"><h2>All triples</h2><div class="filters">{selects}'
-        f'<label>&nbsp;<button type="button" id="f-reset">show all</button></label></div>'
-        f'<p id="triples-count" class="muted">{len(triples)} triples</p>'
-        + '<div class="scroll">'
-        + _table(["article", "date", "lang", "subject", "relation", "object", "value", "status", "source",
-                  "conf.", "evidence"], rows_html, f' id="triples-table" data-visible="{len(triples)}"')
-        + "</div></section>")
-
-    # summary
-    summary_rows = [
-        f"<tr>{_td(r['subject'])}{_td(r['relation'])}{_td(r['object'])}{_td(r.get('values', ''))}"
-        f"{_td(r.get('first_date', ''), True)}{_td(r.get('last_date', ''), True)}{_td(r.get('n_articles', ''))}"
-        f"{_td(r.get('statuses', ''))}<td>{status_badge(r.get('latest_status', ''))}</td>{_td(r.get('sources', ''))}</tr>"
-        for r in summary]
-    summary_section = (
-        '<section id="summary"><h2>Summary</h2><h3>Rumours per club over time</h3>' + rumour_chart(triples)
-        + '<h3>Every (subject, relation, object) across articles</h3><div class="scroll">'
-        + _table(["subject", "relation", "object", "values", "first date", "last date", "articles", "statuses",
-                  "latest status", "sources"], summary_rows, ' id="summary-table"') + "</div></section>")
-
-    # articles
-    index_rows, sections = [], []
-    for row in manifest:
-        aid, i = row["article_id"], index[row["article_id"]]
-        text = texts.get(aid, "")
-        headline = next((line.strip() for line in text.splitlines() if line.strip()), "")[:120]
-        index_rows.append(
-            f"<tr><td><a href=\"#a{i}\">{esc(aid)}</a></td>{_td(row.get('date', ''), True)}{_td(row.get('language', ''))}"
-            f"{_td(row.get('status', ''))}{_td(row.get('n_entities', ''))}{_td(row.get('n_triples', ''))}"
-            f"{_td(headline)}</tr>")
-    legend = "".join(f'<mark class="ent {type_class(t)}">{esc(t)}</mark>' for t in TYPE_COLOURS)
-    meta_by_id = {row["article_id"]: row for row in manifest}
-    for aid, i in sorted(index.items(), key=lambda item: item[1]):
-        meta = meta_by_id.get(aid, {"article_id": aid})
-        text = texts.get(aid, "")
-        rows = by_article.get(aid, [])
-        body = (f'<div class="text" id="text-a{i}">'
-                + render_text(text, ents_by_article.get(aid, []), [(_int(r.get("start")), _int(r.get("end")))
-                                                                   for r in rows], i) + "</div>"
-                if text else '<p class="muted">No text (not processed).</p>')
-        triple_rows = [
-            f"<tr>{_td(r['subject'])}{_td(r['relation'])}{_td(r['object'])}{_td(r.get('value', ''))}"
-            f"<td>{status_badge(r['status'])}</td>{_td(r.get('source', ''))}{_td(r.get('confidence', ''))}"
-            f"{_td(r.get('rule', ''))}<td>{evidence_link(r, 'evidence ' + str(r.get('start')) + '–' + str(r.get('end')))}</td></tr>"
-            for r in rows]
-        sections.append(
-            f'<section class="article" id="a{i}"><h3>{esc(aid)}</h3><p class="muted">'
-            f"date {esc(meta.get('date', '') or '—')} · language {esc(meta.get('language', '') or '—')} · "
-            f"status {esc(meta.get('status', '') or '—')} · {len(rows)} triples · "
-            f"source file {esc(meta.get('path', ''))}</p>{body}"
-            + (_table(["subject", "relation", "object", "value", "status", "source", "conf.", "rule", "evidence"],
-                      triple_rows, ' class="article-triples"') if rows else "")
-            + "</section>")
-    articles_section = (
-        '<section id="articles"><h2>Articles</h2>'
-        + _table(["article", "date", "lang", "status", "entities", "triples", "first line"], index_rows,
-                 ' id="articles-table"')
-        + f'<p class="legend">Entity types: {legend}</p>' + "".join(sections) + "</section>")
-
+    page = Page.create(manifest, texts, entities, triples)
     csp = (f"default-src 'none'; script-src {_csp_hash(SCRIPT)}; style-src {_csp_hash(STYLE)}; "
            "img-src data:; base-uri 'none'; form-action 'none'")
     return (
@@ -353,7 +265,147 @@ def render_report(manifest: list[dict], texts: dict[str, str], entities: list[di
         f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{STYLE}</style></head>\n<body>"
-        f"<h1>{esc(title)}</h1><p class=\"muted\" id=\"stats\">{esc(stats)}</p>"
+        f"<h1>{esc(title)}</h1><p class=\"muted\" id=\"stats\">{esc(page_stats(page, summary, note))}</p>"
         '<nav><a href="#summary">Summary</a><a href="#triples">All triples</a><a href="#articles">Articles</a></nav>\n'
-        f"{summary_section}\n{triples_section}\n{articles_section}\n"
+        f"{summary_section(triples, summary)}\n{triples_section(page)}\n{articles_section(page)}\n"
         f"<script>{SCRIPT}</script></body></html>\n")
+
+
+@dataclass
+class Page:
+    """What the sections of one page share: the articles in order with their numbers (an
+    article's section is `#a<number>`), their texts, and their entities and triples."""
+
+    manifest: list[dict]
+    texts: dict[str, str]
+    triples: list[dict]
+    index: dict[str, int]
+    triples_by_article: dict[str, list[dict]]
+    entities_by_article: dict[str, list[dict]]
+
+    @classmethod
+    def create(cls, manifest: list[dict], texts: dict[str, str], entities: list[dict],
+               triples: list[dict]) -> Page:
+        manifest = sorted(manifest, key=lambda r: r["article_id"])
+        index = {row["article_id"]: i for i, row in enumerate(manifest, 1)}
+        for row in triples:  # triples of an article the manifest lacks still get a section
+            index.setdefault(row["article_id"], len(index) + 1)
+        by_article: dict[str, list[dict]] = {}
+        for row in triples:
+            by_article.setdefault(row["article_id"], []).append(row)
+        ents_by_article: dict[str, list[dict]] = {}
+        for ent in entities:
+            ents_by_article.setdefault(ent.get("article_id", ""), []).append(ent)
+        return cls(manifest, texts, triples, index, by_article, ents_by_article)
+
+    def evidence_link(self, row: dict, label: str | None = None) -> str:
+        """The evidence (or label), linked to its place in the article's text when it has one."""
+        article_id = row["article_id"]
+        start, end = _int(row.get("start")), _int(row.get("end"))
+        shown = esc(label if label is not None else row.get("evidence", ""))
+        if article_id in self.index and 0 <= start < end <= len(self.texts.get(article_id, "")):
+            return f'<a class="evtext" href="#{evidence_id(self.index[article_id], start, end)}">{shown}</a>'
+        return f'<span class="evtext">{shown}</span>'
+
+
+def page_stats(page: Page, summary: list[dict], note: str) -> str:
+    statuses: dict[str, int] = {}
+    for row in page.triples:
+        statuses[row["status"]] = statuses.get(row["status"], 0) + 1
+    n_ok = sum(1 for r in page.manifest if r.get("status") == "ok")
+    return (f"{len(page.manifest)} articles ({n_ok} ok, {len(page.manifest) - n_ok} skipped or failed) · "
+            f"{len(page.triples)} triples (" + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + ")"
+            f" · {len(summary)} distinct (subject, relation, object)" + (f" · {note}" if note else ""))
+
+
+def triples_section(page: Page) -> str:
+    """Every triple in one table, with the values each filter offers."""
+    options: dict[str, set[str]] = {f: set() for f in FILTERS}
+    rows_html = [triple_row(page, row, options) for row in page.triples]
+    selects = "".join(
+        f'<label>{esc(f)}<select id="f-{f}"><option value="">all</option>'
+        + "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in sorted(options[f], key=lambda v: (v.casefold(), v)))
+        + "</select></label>" for f in FILTERS)
+    count = len(page.triples)
+    return "".join([
+        f'<section id="triples"><h2>All triples</h2><div class="filters">{selects}'
+        f'<label>&nbsp;<button type="button" id="f-reset">show all</button></label></div>'
+        f'<p id="triples-count" class="muted">{count} triples</p><div class="scroll">',
+        _table(["article", "date", "lang", "subject", "relation", "object", "value", "status", "source",
+                "conf.", "evidence"], rows_html, f' id="triples-table" data-visible="{count}"'),
+        "</div></section>"])
+
+
+def triple_row(page: Page, row: dict, options: dict[str, set[str]]) -> str:
+    """A row of the triples table, its filter values in data- attributes (added to options)."""
+    clubs, coaches = clubs_and_coaches(row)
+    values = ([row["relation"]], [row["status"]], [row.get("language", "")], clubs, coaches)
+    data = []
+    for f, found in zip(FILTERS, values):
+        options[f].update(filter(None, found))
+        data.append(f' data-{f}="{esc("|".join(found))}"')
+    aid = row["article_id"]
+    return (f"<tr{''.join(data)}><td><a href=\"#a{page.index[aid]}\">{esc(aid)}</a></td>"
+            f"{_td(row.get('article_date', ''), True)}"
+            f"{_td(row.get('language', ''))}{_td(row['subject'])}{_td(row['relation'])}{_td(row['object'])}"
+            f"{_td(row.get('value', ''))}<td>{status_badge(row['status'])}</td>{_td(row.get('source', ''))}"
+            f"{_td(row.get('confidence', ''))}<td>{page.evidence_link(row)}</td></tr>")
+
+
+def summary_section(triples: list[dict], summary: list[dict]) -> str:
+    """The rumour chart and the summary.csv table."""
+    summary_rows = [
+        f"<tr>{_td(r['subject'])}{_td(r['relation'])}{_td(r['object'])}{_td(r.get('values', ''))}"
+        f"{_td(r.get('first_date', ''), True)}{_td(r.get('last_date', ''), True)}{_td(r.get('n_articles', ''))}"
+        f"{_td(r.get('statuses', ''))}<td>{status_badge(r.get('latest_status', ''))}</td>{_td(r.get('sources', ''))}</tr>"
+        for r in summary]
+    return (
+        '<section id="summary"><h2>Summary</h2><h3>Rumours per club over time</h3>' + rumour_chart(triples)
+        + '<h3>Every (subject, relation, object) across articles</h3><div class="scroll">'
+        + _table(["subject", "relation", "object", "values", "first date", "last date", "articles", "statuses",
+                  "latest status", "sources"], summary_rows, ' id="summary-table"') + "</div></section>")
+
+
+def articles_section(page: Page) -> str:
+    """The table of articles, then each article: its text with entities and evidence, its triples."""
+    index_rows = [article_index_row(row, page.index[row["article_id"]], page.texts.get(row["article_id"], ""))
+                  for row in page.manifest]
+    legend = "".join(f'<mark class="ent {type_class(t)}">{esc(t)}</mark>' for t in TYPE_COLOURS)
+    meta_by_id = {row["article_id"]: row for row in page.manifest}
+    sections = [article_section(page, meta_by_id.get(aid, {"article_id": aid}), i)
+                for aid, i in sorted(page.index.items(), key=lambda item: item[1])]
+    return "".join([
+        '<section id="articles"><h2>Articles</h2>',
+        _table(["article", "date", "lang", "status", "entities", "triples", "first line"], index_rows,
+               ' id="articles-table"'),
+        f'<p class="legend">Entity types: {legend}</p>', *sections, "</section>"])
+
+
+def article_index_row(row: dict, i: int, text: str) -> str:
+    headline = next((line.strip() for line in text.splitlines() if line.strip()), "")[:120]
+    return (f"<tr><td><a href=\"#a{i}\">{esc(row['article_id'])}</a></td>{_td(row.get('date', ''), True)}"
+            f"{_td(row.get('language', ''))}{_td(row.get('status', ''))}{_td(row.get('n_entities', ''))}"
+            f"{_td(row.get('n_triples', ''))}{_td(headline)}</tr>")
+
+
+def article_section(page: Page, meta: dict, i: int) -> str:
+    aid = meta["article_id"]
+    text = page.texts.get(aid, "")
+    rows = page.triples_by_article.get(aid, [])
+    body = (f'<div class="text" id="text-a{i}">'
+            + render_text(text, page.entities_by_article.get(aid, []),
+                          [(_int(r.get("start")), _int(r.get("end"))) for r in rows], i) + "</div>"
+            if text else '<p class="muted">No text (not processed).</p>')
+    triple_rows = [
+        f"<tr>{_td(r['subject'])}{_td(r['relation'])}{_td(r['object'])}{_td(r.get('value', ''))}"
+        f"<td>{status_badge(r['status'])}</td>{_td(r.get('source', ''))}{_td(r.get('confidence', ''))}"
+        f"{_td(r.get('rule', ''))}<td>{page.evidence_link(r, 'evidence ' + str(r.get('start')) + '–' + str(r.get('end')))}</td></tr>"
+        for r in rows]
+    return (
+        f'<section class="article" id="a{i}"><h3>{esc(aid)}</h3><p class="muted">'
+        f"date {esc(meta.get('date', '') or '—')} · language {esc(meta.get('language', '') or '—')} · "
+        f"status {esc(meta.get('status', '') or '—')} · {len(rows)} triples · "
+        f"source file {esc(meta.get('path', ''))}</p>{body}"
+        + (_table(["subject", "relation", "object", "value", "status", "source", "conf.", "rule", "evidence"],
+                  triple_rows, ' class="article-triples"') if rows else "")
+        + "</section>")

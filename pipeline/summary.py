@@ -23,6 +23,10 @@ def report_order(row: dict) -> tuple:
             row.get("value") or "")
 
 
+# Sorts after the order of any report (article dates are ISO dates or empty).
+NEVER = (chr(0x10FFFF),)
+
+
 class Group:
     """What the summary needs of one (subject, relation, object): its reports are folded
     in one at a time, so memory grows with the distinct values, sources and articles of
@@ -39,12 +43,13 @@ class Group:
         self.latest: tuple = ()
 
     def add(self, row: dict, order: tuple, article: int) -> None:
-        value, date = row.get("value") or "", row.get("article_date") or ""
-        if value and order < self.first_value.get(value, (chr(0x10FFFF),)):
+        """Fold in one report; order is report_order(row), article the article's number."""
+        date, value = order[0], order[3]
+        if value and order < self.first_value.get(value, NEVER):
             self.first_value[value] = order
-        for source in (s.strip() for s in (row.get("source") or "").split(";")):
-            if source and order < self.first_source.get(source, (chr(0x10FFFF),)):
-                self.first_source[source] = order
+        sources = row.get("source")
+        if sources:
+            self.add_sources(sources, order)
         self.articles.add(article)
         if date:
             self.first_date = min(self.first_date or date, date)
@@ -53,6 +58,12 @@ class Group:
         if not self.latest or order >= self.latest[0]:
             self.latest = (order, row["status"], row["article_id"], row.get("subject_type", ""),
                            row.get("object_type", ""))
+
+    def add_sources(self, sources: str, order: tuple) -> None:
+        for source in sources.split(";"):
+            source = source.strip()
+            if source and order < self.first_source.get(source, NEVER):
+                self.first_source[source] = order
 
 
 class Summary:
@@ -65,14 +76,15 @@ class Summary:
 
     def add(self, row: dict) -> None:
         article_id = row["article_id"]
-        if article_id not in self.article_number:
-            self.article_number[article_id] = len(self.article_order)
+        number = self.article_number.get(article_id)
+        if number is None:
+            number = self.article_number[article_id] = len(self.article_order)
             self.article_order.append((row.get("article_date") or "", article_id))
         key = (row["subject"], row["relation"], row["object"])
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = Group()
-        group.add(row, report_order(row), self.article_number[article_id])
+        group.add(row, report_order(row), number)
 
     def rows(self) -> list[dict]:
         summary = [summary_row(key, group, self.article_order) for key, group in self.groups.items()]

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+from itertools import repeat
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -28,10 +29,12 @@ NUMBER = re.compile(r"\A[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\Z")
 
 def excel_safe(column: str, value) -> str:
     """Neutralise cells a spreadsheet would run as a formula; numbers stay numbers."""
-    text = "" if value is None else str(value)
+    text = value if type(value) is str else "" if value is None else str(value)
+    if not text.startswith(FORMULA_START):  # the common case, decided without the regex
+        return text
     if column in NUMERIC_COLUMNS and _is_number(text):
         return text
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return "'" + text
 
 
 def _is_number(text: str) -> bool:
@@ -40,7 +43,9 @@ def _is_number(text: str) -> bool:
 
 def excel_restore(text: str) -> str:
     """The cell as it was before excel_safe (for reading our own CSVs back)."""
-    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_START) else text
+    if not text.startswith("'"):
+        return text
+    return text[1:] if text[1:].startswith(FORMULA_START) else text
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -50,23 +55,91 @@ def read_csv(path: Path) -> list[dict]:
 
 def iter_csv(path: Path) -> Iterator[dict]:
     """The rows of a CSV written by write_csv one at a time, neutralised cells restored."""
+    records = iter_records(path)
+    header = next(records, None)
+    for cells in records:
+        yield dict(zip(header, restored(cells)))
+
+
+def iter_records(path: Path) -> Iterator[list[str]]:
+    """The header, then the cells of each row of a CSV written by write_csv, as written
+    (see restored). Like csv.DictReader, blank lines are skipped and missing trailing
+    cells read as ""; a row with more cells than the header is an error."""
     with Path(path).open(encoding="utf-8-sig", newline="") as handle:
-        for row in csv.DictReader(handle):
-            yield {k: excel_restore(v or "") for k, v in row.items()}
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return
+        yield header
+        width = len(header)
+        for number, cells in enumerate(reader, 2):
+            if len(cells) != width:
+                if not cells:
+                    continue
+                cells = _padded(path, number, cells, width)
+            yield cells
+
+
+def _padded(path: Path, number: int, cells: list[str], width: int) -> list[str]:
+    if len(cells) > width:
+        raise ValueError(f"{path}: row {number} has {len(cells)} cells, its header {width}")
+    return cells + [""] * (width - len(cells))
+
+
+def restored(cells: list[str]) -> list[str]:
+    """The cells with excel_restore applied (a row without a leading quote is kept as it is)."""
+    if any(map(str.startswith, cells, repeat("'"))):
+        return list(map(excel_restore, cells))
+    return cells
+
+
+def tally_csv(path: Path, column: str, wanted: set[str]) -> tuple[dict[str, int], list[dict]]:
+    """One pass over a CSV written by write_csv: the number of rows per value of `column`,
+    and the rows (as iter_csv gives them) whose value is in wanted."""
+    records = iter_records(path)
+    header = next(records, None) or []
+    if column not in header:
+        if next(records, None) is None:  # nothing to count
+            return {}, []
+        raise ValueError(f"{path}: no {column} column")
+    position = header.index(column)
+    counts: dict[str, int] = {}
+    kept = []
+    for cells in records:
+        value = cells[position]
+        if value.startswith("'"):
+            value = excel_restore(value)
+        counts[value] = counts.get(value, 0) + 1
+        if value in wanted:
+            kept.append(dict(zip(header, restored(cells))))
+    return counts, kept
 
 
 def write_csv(path: Path, columns: list[str], rows: Iterable[dict], bom: bool = True) -> int:
-    """Write rows to path, streaming them into a temporary file renamed over path at the end."""
+    """Write rows to path, streaming them into a temporary file renamed over path at the end.
+
+    A row's cells are its values for `columns` (missing ones empty, others ignored),
+    each through excel_safe.
+    """
     count = 0
     with atomic_file(path) as handle:
         if bom:
             handle.write("\ufeff")
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({c: excel_safe(c, row.get(c, "")) for c in columns})
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(columns)
+        for cells in safe_cells(columns, rows):
+            writer.writerow(cells)
             count += 1
     return count
+
+
+def safe_cells(columns: list[str], rows: Iterable[dict]) -> Iterator[list[str]]:
+    """Each row's cells in the order of columns, as excel_safe makes them (a text that
+    cannot start a formula is taken as it is, without the call)."""
+    blanks = [""] * len(columns)
+    for row in rows:
+        yield [value if type(value) is str and not value.startswith(FORMULA_START) else excel_safe(column, value)
+               for column, value in zip(columns, map(row.get, columns, blanks))]
 
 
 @contextlib.contextmanager

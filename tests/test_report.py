@@ -225,6 +225,22 @@ def test_rendered_text_is_identical_to_the_input_for_overlapping_evidence():
         assert pieces == text[start:end]
 
 
+def test_an_entity_cut_by_an_evidence_boundary_keeps_its_mark_and_one_label():
+    text = "Juventus have sacked Igor Tudor. Luciano Spalletti takes over at Juventus."
+    ents = [ent("x", text, "Luciano Spalletti", "Luciano Spalletti", "COACH")]
+    spalletti = text.index("Spalletti")
+    evidences = [(spalletti, len(text)), (spalletti, len(text)), (0, 9999), (5, 5)]  # a repeat, two that do not fit
+    div = parse(f"<div>{render_text(text, ents, evidences, 3)}</div>")
+    marks = list(div.iter("mark"))
+    assert [m.text() for m in marks] == ["Luciano ", "Spalletti"]
+    assert [m.attrs.get("data-label") for m in marks] == [None, "COACH"]  # the label once, at the end
+    assert {m.attrs["title"] for m in marks} == {"Luciano Spalletti · COACH · coach:luciano-spalletti · kb ruler"}
+    anchors = [s.attrs["id"] for s in div.iter("span") if s.attrs.get("class") == "anchor"]
+    assert anchors == [f"ev-3-{spalletti}-{len(text)}"]
+    covered = "".join(s.text() for s in div.iter("span") if s.attrs.get("data-ev") == anchors[0])
+    assert covered == text[spalletti:] and div.text() == text
+
+
 def test_triple_rows_carry_the_filter_values():
     _, _, _, triples = sample()
     rows = list(parse(render()).find(id="triples-table").iter("tr"))[1:]

@@ -91,6 +91,14 @@ def test_sources_are_split_deduplicated_and_in_order_of_first_report():
     assert linked["sources"] == "Sky Sport;Fabrizio Romano"
 
 
+def test_sources_are_trimmed_and_empty_parts_dropped():
+    rows = [row("en/a", "2025-01-01", "Motta to Juventus, say Sky Sport and Romano.", "linked_to", "rumour",
+                " Sky Sport ; ;Fabrizio Romano;"),
+            row("en/b", "2025-01-02", "Motta to Juventus, says Gazzetta.", "linked_to", "rumour", None),
+            row("en/c", "2024-12-30", "Romano first: Motta to Juventus.", "linked_to", "rumour", "Fabrizio Romano ")]
+    assert summarise(rows)[0]["sources"] == "Fabrizio Romano;Sky Sport"  # Romano reported first (2024-12-30)
+
+
 def test_values_of_a_contract_are_listed_once_each():
     rows = [row("en/a", "2025-01-01", "Motta's contract runs until 2026.", "contract_until", "fact", "", value="2026"),
             row("en/b", "2025-03-01", "Motta extended his contract until 2027.", "contract_until", "fact", "",

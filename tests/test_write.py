@@ -233,3 +233,73 @@ def test_strict_numbers_in_numeric_columns():
     assert excel_safe("evidence", "-2 points from safety") == "'-2 points from safety"
     for cell in ["=1+1", "@spurs", "-2", "+39 06", "\r\nx", "plain"]:
         assert excel_restore(excel_safe("subject", cell)) == cell
+
+
+# ---------------------------------------------------------------------------------------
+# write_csv builds its cells itself (for speed): the bytes must stay what csv.DictWriter
+# writes for the same rows through excel_safe; iter_csv reads like csv.DictReader.
+
+import io  # noqa: E402
+
+from pipeline.write import tally_csv  # noqa: E402
+
+AWKWARD_ROWS = [
+    {"article_id": "=cmd|'/C calc'!A0", "start": -3, "end": 12, "value": None, "confidence": 0.5,
+     "subject": "-2 points", "evidence": 'He said "no",\r\nthen left.', "ignored": "not a column"},
+    {"article_id": "it/toro", "start": 0, "value": "-1", "confidence": float("-inf"), "subject": True,
+     "evidence": "@TorinoFC\tsays"},
+    {"article_id": "en/empty", "subject": -5},
+    {"article_id": "'already quoted", "start": "7", "value": "+39 06", "subject": "'=x", "evidence": ""},
+]
+
+
+def dictwriter_bytes(columns, rows):
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: excel_safe(c, row.get(c, "")) for c in columns})
+    return ("\ufeff" + handle.getvalue()).encode("utf-8")
+
+
+def test_write_csv_writes_what_csv_dictwriter_writes(tmp_path):
+    columns = ["article_id", "start", "end", "value", "confidence", "subject", "evidence"]
+    path = tmp_path / "awkward.csv"
+    assert write_csv(path, columns, AWKWARD_ROWS) == len(AWKWARD_ROWS)
+    assert path.read_bytes() == dictwriter_bytes(columns, AWKWARD_ROWS)
+    assert read_csv(path)[0]["article_id"] == "=cmd|'/C calc'!A0" and read_csv(path)[0]["start"] == "-3"
+    assert read_csv(path)[1]["confidence"] == "-inf" and read_csv(path)[2]["value"] == ""
+
+
+def test_iter_csv_reads_short_rows_and_blank_lines_like_dictreader(tmp_path):
+    path = tmp_path / "hand.csv"
+    path.write_text("\ufeffarticle_id,text,start\r\nen/a,\"Juventus, again\",3\r\n\r\nen/b\r\n'=x,'@y,'7\r\n",
+                    encoding="utf-8", newline="")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        expected = [{k: excel_restore(v or "") for k, v in row.items()} for row in csv.DictReader(handle)]
+    assert read_csv(path) == expected
+    assert read_csv(path)[1] == {"article_id": "en/b", "text": "", "start": ""}
+    assert read_csv(path)[2] == {"article_id": "=x", "text": "@y", "start": "'7"}
+    path.write_text("article_id,text\r\nen/a,Juventus,extra\r\n", encoding="utf-8", newline="")
+    with pytest.raises(ValueError, match="row 2 has 3 cells"):
+        read_csv(path)
+
+
+def test_tally_csv_counts_every_row_and_keeps_the_wanted_ones(tmp_path):
+    path = tmp_path / "entities.csv"
+    entities = [{"article_id": a, "text": t, "canonical": t, "type": "CLUB", "start": 0, "end": len(t)}
+                for a, t in [("en/spurs", "Tottenham"), ("=cmd", "=SUM(A1)"), ("en/spurs", "Spurs"),
+                             ("it/toro", "Torino"), ("=cmd", "@spurs")]]
+    write_csv(path, stages.ENTITY_COLUMNS, entities)
+    counts, kept = tally_csv(path, "article_id", {"=cmd", "it/gone"})
+    assert counts == {"en/spurs": 2, "=cmd": 2, "it/toro": 1}
+    assert kept == [row for row in read_csv(path) if row["article_id"] == "=cmd"]
+    assert [row["text"] for row in kept] == ["=SUM(A1)", "@spurs"]
+    write_csv(path, stages.ENTITY_COLUMNS, [])
+    assert tally_csv(path, "article_id", {"=cmd"}) == ({}, [])
+    other = tmp_path / "other.csv"
+    write_csv(other, ["id", "text"], [])
+    assert tally_csv(other, "article_id", set()) == ({}, [])
+    write_csv(other, ["id", "text"], [{"id": "en/a", "text": "Juventus"}])
+    with pytest.raises(ValueError, match="no article_id column"):
+        tally_csv(other, "article_id", set())
