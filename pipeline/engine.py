@@ -9,6 +9,7 @@ worker process builds its spaCy pipelines once and keeps them for every later jo
 from __future__ import annotations
 
 import gc
+import json
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -34,7 +35,8 @@ class Item:
 
     article: Article            # text kept only when annotate or language must run
     run: tuple[str, ...]        # stages to run, in STAGES order
-    start: bytes | None = None  # the cached doc (DocBin bytes) the first stage reads
+    start: bytes | None = None  # the cached annotated doc (DocBin bytes) the first stage reads
+    added: bytes | None = None  # for relations alone: what normalise added to it (JSON)
 
 
 @dataclass
@@ -52,8 +54,8 @@ class Outcome:
     language: str = ""
     language_prob: float = 0.0
     status: str = "ok"
-    annotated: bytes | None = None
-    normalised: bytes | None = None
+    annotated: bytes | None = None   # the doc (DocBin bytes)
+    normalised: bytes | None = None  # what normalise added to it (JSON, see normalise.additions)
     entities: list[dict] | None = None
     triples: list[dict] | None = None
     failure: tuple[str, str] | None = None  # (stage, "Error: message")
@@ -202,13 +204,13 @@ def annotate_items(items: list[Item], models: dict, outcomes: dict[str, Outcome]
 def run_later_stages(item: Item, outcome: Outcome, seconds: dict, tokens: dict, annotated: Doc | None = None) -> None:
     """normalise and relations for one article, from its fresh doc (`annotated`, in the
     vocab of blank(lang)) or its cached one."""
-    from pipeline.normalise import mention_rows  # noqa: PLC0415
+    from pipeline.normalise import additions, mention_rows, with_additions  # noqa: PLC0415
     from pipeline.relations import merge  # noqa: PLC0415
 
     lang = outcome.language
     stage = ""
     normalised: Doc | None = None
-    if "annotate" not in item.run and item.start is None:
+    if "annotate" not in item.run and (item.start is None or ("normalise" not in item.run and item.added is None)):
         outcome.failure = (item.run[0], "its input is missing from OUT/work/cache: run the previous stage again")
         return
     try:
@@ -217,14 +219,16 @@ def run_later_stages(item: Item, outcome: Outcome, seconds: dict, tokens: dict, 
             began = time.perf_counter()
             component = normaliser(lang, tokens.get(f"normalise:{lang}", ""))
             doc = component(annotated if annotated is not None else bytes_doc(item.start, blank(lang).vocab))
-            outcome.normalised, outcome.entities = doc_bytes(doc), mention_rows(doc)
-            normalised = doc  # what relations would read back from outcome.normalised
+            outcome.normalised = json.dumps(additions(doc), ensure_ascii=False).encode()
+            outcome.entities = mention_rows(doc)
+            normalised = doc
             seconds["normalise"] += time.perf_counter() - began
         if "relations" in item.run:
             stage = "relations"
             began = time.perf_counter()
             component = extractor(lang, tokens.get(f"relations:{lang}", ""))
-            doc = normalised if normalised is not None else bytes_doc(item.start, blank(lang).vocab)
+            doc = normalised if normalised is not None else \
+                with_additions(bytes_doc(item.start, blank(lang).vocab), json.loads(item.added))
             text = doc.text  # built anew on every access: once per doc, not per triple
             outcome.triples = [triple_row(doc, t, text) for t in merge(component(doc))]
             seconds["relations"] += time.perf_counter() - began

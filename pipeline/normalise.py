@@ -626,6 +626,21 @@ class Normaliser:
             and self.person_by_surname(ent.text) is None and not self.kb.lookup(ent.text)
 
 
+def additions(doc: Doc) -> dict:
+    """What normalise adds to an annotated doc: its entities with their KB ids, and their
+    names and finders in user_data. The cache keeps these, not a second copy of the doc."""
+    return {"ents": [[e.start, e.end, e.label_, e.kb_id_] for e in doc.ents],
+            "entities": doc.user_data.get("entities", {}), "found_by": doc.user_data.get("found_by", {})}
+
+
+def with_additions(doc: Doc, added: dict) -> Doc:
+    """The normalised doc again: the annotated doc with what normalise added."""
+    doc.ents = [Span(doc, start, end, label=label, kb_id=kb_id) for start, end, label, kb_id in added["ents"]]
+    doc.user_data["entities"] = added["entities"]
+    doc.user_data["found_by"] = added["found_by"]
+    return doc
+
+
 def mention_rows(doc: Doc) -> list[dict]:
     """The entity table of one normalised doc: every mention with its canonical name."""
     names = doc.user_data.get("entities", {})

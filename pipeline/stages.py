@@ -30,7 +30,7 @@ from pipeline.report import render_report
 from pipeline.rulebook import check_rules
 from pipeline.summary import SUMMARY_COLUMNS, Summary
 from pipeline.write import (
-    TRIPLE_COLUMNS, atomic_file, atomic_write, iter_csv, publish, sort_rows, start_staging, write_csv,
+    TRIPLE_COLUMNS, atomic_file, atomic_write, iter_csv, publish, sort_rows, start_staging, tally_csv, write_csv,
     write_per_article,
 )
 
@@ -220,25 +220,30 @@ class RunSetup:
     def tokens(self) -> dict[str, str]:
         return {f"{stage}:{lang}": fp for (stage, lang), fp in self.fingerprints.items()}
 
-    def keys(self, article: Article, base: tuple[str, str] | None = None) -> dict[str, str]:
+    def keys(self, article: Article, known: dict[str, str] | None = None) -> dict[str, str]:
         """The cache key of each stage's result for this article (its language is known).
 
-        base: (stage, key) of a result the chain starts from, as an earlier stage-alone
-        run recorded it in its index; the stages after it get keys chained from it.
+        known: the keys an earlier stage-alone run recorded in its index (the annotate key,
+        and the normalise key to start from it); the later stages get keys chained from
+        the last of them.
         """
         lang = article.language
-        stage, key = base or ("annotate", article_key(article.article_id, article.date, lang, article.text,
-                                                      self.fingerprints["annotate", lang]))
-        keys = {stage: key}
-        for later in NLP_STAGES[NLP_STAGES.index(stage) + 1:]:
+        keys = dict(known or {"annotate": article_key(article.article_id, article.date, lang, article.text,
+                                                      self.fingerprints["annotate", lang])})
+        last = max(keys, key=NLP_STAGES.index)
+        key = keys[last]
+        for later in NLP_STAGES[NLP_STAGES.index(last) + 1:]:
             key = keys[later] = chained_key(key, self.fingerprints[later, lang])
         return keys
 
 
 class Caches:
+    """What each stage keeps per article: annotate its doc; normalise what it added to
+    that doc (see normalise.additions) and the entity rows; relations the triple rows."""
+
     def __init__(self, root: Path):
         self.docs = {"annotate": StageCache(root, "annotate", ".spacy"),
-                     "normalise": StageCache(root, "normalise", ".spacy")}
+                     "normalise": StageCache(root, "normalise", ".added.json")}
         self.rows = {"normalise": StageCache(root, "normalise", ".json"),
                      "relations": StageCache(root, "relations", ".json")}
 
@@ -276,7 +281,8 @@ def plan_item(article: Article, wanted: tuple[str, ...], keys: dict[str, str] | 
             break
         before = NLP_STAGES[NLP_STAGES.index(stage) - 1]
         if position == 0 or caches.has(before, keys[before]):  # a stage run alone starts from its input
-            return Item(stripped(article), tuple(run[position:]), caches.docs[before].get(keys[before]))
+            added = caches.docs["normalise"].get(keys["normalise"]) if before == "normalise" else None
+            return Item(stripped(article), tuple(run[position:]), caches.docs["annotate"].get(keys["annotate"]), added)
     return Item(article, tuple(run))
 
 
@@ -363,8 +369,10 @@ class StageRun:
                 self.record.add(stage, ran=1)
             else:
                 self.record.add(stage, reused=1)
-            self.index[stage].append({"article_id": article.article_id, "language": article.language,
-                                      "key": keys[stage]})
+            entry = {"article_id": article.article_id, "language": article.language, "key": keys[stage]}
+            if stage != "annotate":
+                entry["annotated"] = keys["annotate"]  # the doc its results go with
+            self.index[stage].append(entry)
 
     def write_indexes(self) -> None:
         for stage, entries in self.index.items():
@@ -420,7 +428,7 @@ def run_from_index(out: Path, stage: str, previous: str, remedy: str) -> None:
     """Re-run one stage alone over the articles the previous stage's index lists, each
     from the result recorded there."""
     setup = RunSetup.create(out)
-    bases = {e["article_id"]: (previous, e["key"]) for e in read_index(out, previous, remedy)}
+    bases = {e["article_id"]: known_keys(e, previous, remedy) for e in read_index(out, previous, remedy)}
     articles = (a for a in iter_articles(out) if a.article_id in bases)
     clear_failures(out, stage)
     stage_run = StageRun(out, setup, (stage,), RunRecord())
@@ -430,6 +438,15 @@ def run_from_index(out: Path, stage: str, previous: str, remedy: str) -> None:
     prune_caches(out)
     if stage == "normalise":
         write_entities(out, out, stage_run.caches)
+
+
+def known_keys(entry: dict, stage: str, remedy: str) -> dict[str, str]:
+    """The keys an index entry of `stage` gives: its own, and the annotated doc's."""
+    if stage == "annotate":
+        return {"annotate": entry["key"]}
+    if "annotated" not in entry:
+        raise StageError(f"the {stage} index of this OUT comes from an older version: {remedy}")
+    return {"annotate": entry["annotated"], stage: entry["key"]}
 
 
 def write_entities(source: Path, target: Path, caches: Caches) -> int:
@@ -454,12 +471,15 @@ def write_triples(source: Path, target: Path, caches: Caches) -> int:
 def normalised_docs(out: Path) -> Iterator:
     """The normalised docs of the run in OUT (both languages), each with its article id,
     date, language and resolved entities in user_data: for tools that read a finished run."""
+    from pipeline.normalise import with_additions  # noqa: PLC0415
+
     caches = Caches(work_dir(out) / "cache")
     vocabs = {lang: spacy.blank(lang).vocab for lang in SUPPORTED}
     for entry in read_index(out, "normalise", "run the normalise stage first"):
-        data = caches.docs["normalise"].get(entry["key"])
-        if data is not None:
-            yield bytes_doc(data, vocabs[entry["language"]])
+        annotated = caches.docs["annotate"].get(entry.get("annotated", ""))
+        added = get_json(caches.docs["normalise"], entry["key"])
+        if annotated is not None and added is not None:
+            yield with_additions(bytes_doc(annotated, vocabs[entry["language"]]), added)
 
 
 def iter_triples(out: Path) -> Iterator[dict]:
@@ -467,9 +487,10 @@ def iter_triples(out: Path) -> Iterator[dict]:
     path = work_dir(out) / "triples.jsonl"
     if not path.exists():
         raise StageError(f"{path} missing: run the relations stage first")
+    required = frozenset(TRIPLE_COLUMNS)
     for number, row in enumerate(iter_jsonl(path, "run the relations stage again"), 1):
-        missing = [c for c in TRIPLE_COLUMNS if c not in row]
-        if missing:
+        if not row.keys() >= required:
+            missing = [c for c in TRIPLE_COLUMNS if c not in row]
             raise StageError(f"{path}: entry {number} lacks {', '.join(missing)}; run the relations stage again")
         yield row
 
@@ -507,22 +528,24 @@ def write_outputs(source: Path, target: Path, bom: bool = True, per_article: boo
 
     def counted(rows: Iterable[dict]) -> Iterator[dict]:
         for row in rows:
-            per_article_count[row["article_id"]] = per_article_count.get(row["article_id"], 0) + 1
+            article_id = row["article_id"]
+            per_article_count[article_id] = per_article_count.get(article_id, 0) + 1
             summary.add(row)
-            if row["article_id"] in shown:
+            if article_id in shown:
                 reported.append(row)
             yield row
 
     count = write_csv(target / "triples.csv", TRIPLE_COLUMNS, counted(iter_triples(source)), bom=bom)
     summary_rows = summary.rows()
     write_csv(target / "summary.csv", SUMMARY_COLUMNS, summary_rows, bom=bom)
-    manifest = write_manifest(source, per_article_count, bom, manifest, target=target)
+    entities_csv = source / "entities.csv"
+    per_article_entities, entities = (tally_csv(entities_csv, "article_id", shown) if entities_csv.exists()
+                                      else ({}, []))
+    manifest = write_manifest(source, per_article_count, per_article_entities, bom, manifest, target=target)
     if per_article:
         write_article_csvs(target, iter_triples(source), manifest, bom)
-    entities_csv = source / "entities.csv"
     if entities_csv.exists() and file_has_bom(entities_csv) != bom:  # --no-bom holds for every CSV
         write_csv(target / "entities.csv", ENTITY_COLUMNS, iter_csv(entities_csv), bom=bom)
-    entities = [e for e in iter_csv(entities_csv) if e["article_id"] in shown] if entities_csv.exists() else []
     texts = {a.article_id: a.text for a in iter_articles(source) if a.article_id in shown}
     note = "" if len(shown) == len(manifest) else (
         f"showing the {len(shown)} most recent of {len(manifest)} articles; every triple is in triples.csv")
@@ -561,15 +584,11 @@ def write_article_csvs(out: Path, triples: Iterable[dict], manifest: list[dict],
     return written
 
 
-def write_manifest(out: Path, triples_per_article: dict[str, int], bom: bool,
-                   manifest: list[dict], target: Path | None = None) -> list[dict]:
+def write_manifest(out: Path, triples_per_article: dict[str, int], entities_per_article: dict[str, int],
+                   bom: bool, manifest: list[dict], target: Path | None = None) -> list[dict]:
     """articles.csv (into target, default out) from the run in out: every article of
-    manifest (articles.jsonl rows) with its final status and its entity and triple counts."""
-    entities_per_article: dict[str, int] = {}
-    entities_csv = out / "entities.csv"
-    if entities_csv.exists():
-        for row in iter_csv(entities_csv):
-            entities_per_article[row["article_id"]] = entities_per_article.get(row["article_id"], 0) + 1
+    manifest (articles.jsonl rows) with its final status and its entity and triple counts
+    (the rows of entities.csv and triples.csv per article id)."""
     rows = []
     failed = failures(out)
     for article in manifest:

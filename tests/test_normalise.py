@@ -131,3 +131,24 @@ def test_a_blank_line_is_no_sentence_between_a_pronoun_and_its_person(normalised
     one_more = normalised("en", talked_about + "Igor Tudor watched from the stand. It rained. " + after)
     assert ("He", "Igor Tudor", "PER") in blank_line  # the subject three sentences back
     assert ("He", "Carlo Ancelotti", "PER") in one_more  # four back: the article's main person
+
+
+def test_the_annotated_doc_with_the_additions_is_the_normalised_doc(pipelines):
+    """The cache keeps the annotated doc and what normalise added: together they give the
+    normalised doc back, entities, KB ids and names included."""
+    import json
+
+    from pipeline.engine import bytes_doc, doc_bytes
+    from pipeline.normalise import additions, with_additions
+
+    nlp, normaliser = pipelines("en")
+    text = "Chelsea sacked Enzo Maresca. The Blues want Oliver Glasner; Glasner said he is happy."
+    annotated = doc_bytes(nlp(text))
+    normalised = normaliser(bytes_doc(annotated, nlp.vocab))
+    saved = json.loads(json.dumps(additions(normalised)))
+    rebuilt = with_additions(bytes_doc(annotated, nlp.vocab), saved)
+    assert [(e.start, e.end, e.label_, e.kb_id_) for e in rebuilt.ents] == \
+        [(e.start, e.end, e.label_, e.kb_id_) for e in normalised.ents]
+    assert rebuilt.user_data["entities"] == normalised.user_data["entities"]
+    assert rebuilt.user_data["found_by"] == normalised.user_data["found_by"]
+    assert any(e.text == "Blues" for e in rebuilt.ents)  # a nickname normalise resolved
