@@ -81,13 +81,14 @@ class Gate:
 
     alternatives: tuple[Requirement, ...]
     matcher: Matcher
+    aligned: bool = True  # whether its matches need their alignments
     keys: list[str] = field(default_factory=list)
 
 
 class GatedMatcher:
     def __init__(self, vocab: Vocab):
         self.vocab = vocab
-        self.gates: dict[tuple[Requirement, ...], Gate] = {}
+        self.gates: dict[tuple[tuple[Requirement, ...], bool], Gate] = {}
         self.ungated = Matcher(vocab)
         self.ungated_keys: list[str] = []
         self.order: dict[int, int] = {}  # match key -> the order it was added in
@@ -97,16 +98,18 @@ class GatedMatcher:
     def __len__(self) -> int:
         return len(self.order)
 
-    def add(self, key: str, patterns: list[list[dict]], greedy: str | None = None) -> None:
-        """As Matcher.add: the key's patterns go behind the gate of their requirements."""
+    def add(self, key: str, patterns: list[list[dict]], greedy: str | None = None, aligned: bool = True) -> None:
+        """As Matcher.add: the key's patterns go behind the gate of their requirements.
+        aligned=False: the caller never reads this key's alignments (they cost a third of
+        the matching), so its matches come with None for them."""
         alternatives = tuple(sorted({requirement(p) for p in patterns}, key=sorted))
         if any(not r for r in alternatives):
             self.ungated.add(key, patterns, greedy=greedy)
             self.ungated_keys.append(key)
         else:
-            gate = self.gates.get(alternatives)
+            gate = self.gates.get((alternatives, aligned))
             if gate is None:
-                gate = self.gates[alternatives] = Gate(alternatives, Matcher(self.vocab))
+                gate = self.gates[alternatives, aligned] = Gate(alternatives, Matcher(self.vocab), aligned)
             gate.matcher.add(key, patterns, greedy=greedy)
             gate.keys.append(key)
         self.order[self.vocab.strings.add(key)] = len(self.order)
@@ -127,9 +130,10 @@ class GatedMatcher:
     def __call__(self, doc: Doc, with_alignments: bool = False) -> list[tuple]:
         matches = list(self.ungated(doc, with_alignments=with_alignments)) if self.ungated_keys else []
         for gate, sentences in self.opened(doc):
+            aligned = with_alignments and gate.aligned
             for start, end in sentences:
-                for key, m_start, m_end, *rest in gate.matcher(doc[start:end], with_alignments=with_alignments):
-                    matches.append((key, m_start + start, m_end + start, *rest))
+                for key, m_start, m_end, *rest in gate.matcher(doc[start:end], with_alignments=aligned):
+                    matches.append((key, m_start + start, m_end + start, *(rest or [None] * with_alignments)))
         return sorted(matches, key=lambda m: (m[1], -m[2], self.order.get(m[0], 0)))
 
     def opened(self, doc: Doc) -> list[tuple[Gate, list[tuple[int, int]]]]:

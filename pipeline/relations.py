@@ -249,7 +249,7 @@ class RelationExtractor:
         self.role_words = set().union(*rule_set.role_words().values())
         self.matcher = GatedMatcher(nlp.vocab)
         for rule in self.rules.values():
-            self.matcher.add(rule.id, [rule.pattern], greedy="LONGEST")
+            self.matcher.add(rule.id, [rule.pattern], greedy="LONGEST", aligned=bool(rule.roles))
         status = rule_set["status"]
         self.hedges = cue_matcher(nlp, status["hedge"])
         self.denials = cue_matcher(nlp, status["denial"])

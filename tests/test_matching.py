@@ -77,3 +77,12 @@ def test_a_pattern_without_anchors_runs_over_the_whole_doc(nlp):
     doc = nlp("We met Carlo Ancelotti. Then Luciano Spalletti.")
     assert gated.ungated_keys == ["titles"]
     assert {doc[a:b].text for _, a, b in gated(doc)} >= {"Carlo Ancelotti", "Luciano Spalletti"}
+
+
+def test_keys_added_unaligned_come_without_alignments(nlp):
+    gated = GatedMatcher(nlp.vocab)
+    gated.add("radar", [RADAR], greedy="LONGEST")
+    gated.add("sacked", [SACKED], aligned=False)
+    doc = doc_with_clubs(nlp, "Rossi is on radar of Parma. He was dismissed.", ["Parma"])
+    found = {nlp.vocab.strings[k]: alignment for k, _, _, alignment in gated(doc, with_alignments=True)}
+    assert found == {"radar": [0, 1, 2, 3], "sacked": None}
