@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Callable, Iterable, Iterator
 
+import numpy
 import spacy
 import srsly
 from spacy.language import Language
@@ -74,7 +75,7 @@ _PIPELINES: dict[tuple, object] = {}
 # Python's cyclic garbage collector runs every 700 new objects by default and each full
 # run walks every live object, the pipelines' millions included; the per-article objects
 # die young. Fewer, younger collections; the pipelines frozen out of them once built.
-GC_THRESHOLDS = (20_000, 50, 100)
+GC_THRESHOLDS = (20_000, 10, 10)
 
 
 def cached_pipeline(kind: str, lang: str, model: str | None, token: str, factory: Callable[[], object]):
@@ -177,6 +178,9 @@ def detect_languages(items: list[Item], outcomes: dict[str, Outcome], seconds: d
     return kept
 
 
+EMPTY_TENSOR = numpy.zeros((0, 0), dtype="float32")
+
+
 def annotate_items(items: list[Item], models: dict, outcomes: dict[str, Outcome], seconds: dict,
                    tokens: dict) -> dict[str, Doc]:
     """Annotate the items that need it, one nlp.pipe per language (batching is what makes
@@ -196,6 +200,7 @@ def annotate_items(items: list[Item], models: dict, outcomes: dict[str, Outcome]
 
         for doc in annotate(nlp, chosen, on_error=failed):
             outcomes[doc.user_data["article_id"]].annotated = doc_bytes(doc)
+            doc.tensor = EMPTY_TENSOR  # the NER's vectors: no later stage reads them
             fresh[doc.user_data["article_id"]] = doc
     seconds["annotate"] += time.perf_counter() - began
     return fresh

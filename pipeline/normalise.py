@@ -91,7 +91,7 @@ def clean_name(text: str) -> str:
     return DOUBLED.sub(r"\1", " ".join(text.split()))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=4096)
 def folded(text: str) -> str:
     """fold(), remembered: the same names and words come back in every article."""
     return fold(text)
@@ -186,7 +186,7 @@ class Normaliser:
         self.dictionary = lemma_table(self.lang)
         self.ruler_ids: dict[str, list[Entity]] = {}
         # asked of every capitalised word of every article; the KB does not change under us
-        self.person_by_surname = lru_cache(maxsize=1 << 16)(self.kb.person_by_surname)
+        self.person_by_surname = lru_cache(maxsize=4096)(self.kb.person_by_surname)
         self.coref = GatedMatcher(nlp.vocab)
         self.coref_rules = {}
         for rule in rule_set["coref"]:

@@ -83,7 +83,7 @@ def esc(value) -> str:
     return _escape(value if type(value) is str else "" if value is None else str(value))
 
 
-@functools.lru_cache(maxsize=1 << 14)
+@functools.lru_cache(maxsize=4096)
 def _escape(text: str) -> str:
     """html.escape, remembered: a page repeats the same names, relations and dates many times."""
     return escape(text, quote=True)
