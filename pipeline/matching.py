@@ -15,7 +15,7 @@ boundary. They come back in document order.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy
 from spacy.attrs import ENT_TYPE, LEMMA, LOWER, NORM, ORTH
@@ -82,7 +82,6 @@ class Gate:
     alternatives: tuple[Requirement, ...]
     matcher: Matcher
     aligned: bool = True  # whether its matches need their alignments
-    keys: list[str] = field(default_factory=list)
 
 
 class GatedMatcher:
@@ -90,13 +89,9 @@ class GatedMatcher:
         self.vocab = vocab
         self.gates: dict[tuple[tuple[Requirement, ...], bool], Gate] = {}
         self.ungated = Matcher(vocab)
-        self.ungated_keys: list[str] = []
         self.order: dict[int, int] = {}  # match key -> the order it was added in
         self._index: dict[int, dict[int, list[Anchor]]] | None = None
         self._gates_by_anchor: dict[Anchor, list[Gate]] | None = None
-
-    def __len__(self) -> int:
-        return len(self.order)
 
     def add(self, key: str, patterns: list[list[dict]], greedy: str | None = None, aligned: bool = True) -> None:
         """As Matcher.add: the key's patterns go behind the gate of their requirements.
@@ -105,13 +100,11 @@ class GatedMatcher:
         alternatives = tuple(sorted({requirement(p) for p in patterns}, key=sorted))
         if any(not r for r in alternatives):
             self.ungated.add(key, patterns, greedy=greedy)
-            self.ungated_keys.append(key)
         else:
             gate = self.gates.get((alternatives, aligned))
             if gate is None:
                 gate = self.gates[alternatives, aligned] = Gate(alternatives, Matcher(self.vocab), aligned)
             gate.matcher.add(key, patterns, greedy=greedy)
-            gate.keys.append(key)
         self.order[self.vocab.strings.add(key)] = len(self.order)
         self._index = self._gates_by_anchor = None
 
@@ -128,7 +121,7 @@ class GatedMatcher:
         return self._index
 
     def __call__(self, doc: Doc, with_alignments: bool = False) -> list[tuple]:
-        matches = list(self.ungated(doc, with_alignments=with_alignments)) if self.ungated_keys else []
+        matches = list(self.ungated(doc, with_alignments=with_alignments)) if len(self.ungated) else []
         for gate, sentences in self.opened(doc):
             aligned = with_alignments and gate.aligned
             for start, end in sentences:

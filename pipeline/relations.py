@@ -152,6 +152,11 @@ class DocIndex:
         return cls._lowers
 
     @classmethod
+    def words_before(cls, doc: Doc, index: int, count: int) -> list[str]:
+        """The lower-case forms of up to `count` tokens before doc[index], in its sentence."""
+        return cls.lowers(doc)[max(cls.sentence_at(doc, index).start, index - count): index]
+
+    @classmethod
     def memo(cls, doc: Doc, key: tuple, compute: Callable[[], object]):
         """compute(), once per doc and key."""
         cls.load(doc)
@@ -314,7 +319,7 @@ class RelationExtractor:
             i -= 1
         before = doc[i].lower_ if i >= 0 else ""
         after = doc[end].lower_ if end < len(doc) else ""
-        nearby = set(DocIndex.lowers(doc)[max(DocIndex.sentence_at(doc, start).start, start - 6): start])
+        nearby = set(DocIndex.words_before(doc, start, 6))
         return before in rule.not_after or after in rule.not_before or bool(nearby & rule.not_within)
 
     @staticmethod
@@ -620,7 +625,7 @@ class RelationExtractor:
         the coach has left, so never the club he joins, coaches or signs with now; nor the
         club a candidate is linked with ("since he left PSG", "fresh off of Chelsea")."""
         lowers = DocIndex.lowers(doc)
-        window = lowers[max(DocIndex.sentence_at(doc, club.start).start, club.start - 6): club.start]
+        window = DocIndex.words_before(doc, club.start, 6)
         cues = PAST_JOB_CUES | LEFT_CUES if relation == "linked_to" else PAST_JOB_CUES
         introduced = club.start > 0 and (lowers[club.start - 1] in JOB_PREPOSITIONS or (
             club.start > 1 and lowers[club.start - 1] in ("the", "il", "la", "lo", "l'", "l’")
@@ -652,8 +657,7 @@ class RelationExtractor:
     @staticmethod
     def link_target(doc: Doc, club: Span) -> bool:
         """"in orbita Atalanta", "tempted by Milan": the club he may go to, not the one he leaves."""
-        window = DocIndex.lowers(doc)[max(DocIndex.sentence_at(doc, club.start).start, club.start - 3): club.start]
-        return any(w in LINK_CUES for w in window)
+        return any(w in LINK_CUES for w in DocIndex.words_before(doc, club.start, 3))
 
     def attached_to_person(self, doc: Doc, club: Span) -> bool:
         """"Brighton's Carlos Baleba", "Fulham boss Marco Silva", "Nico Schlotterbeck del
@@ -676,8 +680,7 @@ class RelationExtractor:
 
     def opponent(self, doc: Doc, club: Span) -> bool:
         """A club named as a match opponent or venue: "defeat to Lazio", "la sconfitta contro il Lecce"."""
-        window = DocIndex.lowers(doc)[max(DocIndex.sentence_at(doc, club.start).start, club.start - 4): club.start]
-        return any(w in self.contexts["opponent"] for w in window)
+        return any(w in self.contexts["opponent"] for w in DocIndex.words_before(doc, club.start, 4))
 
     @staticmethod
     def clause_break(doc: Doc, start: int, end: int) -> bool:

@@ -75,7 +75,7 @@ def test_a_pattern_without_anchors_runs_over_the_whole_doc(nlp):
     gated = GatedMatcher(nlp.vocab)
     gated.add("titles", [[{"IS_TITLE": True}, {"IS_TITLE": True}]])
     doc = nlp("We met Carlo Ancelotti. Then Luciano Spalletti.")
-    assert gated.ungated_keys == ["titles"]
+    assert "titles" in gated.ungated and not gated.gates
     assert {doc[a:b].text for _, a, b in gated(doc)} >= {"Carlo Ancelotti", "Luciano Spalletti"}
 
 
