@@ -44,6 +44,17 @@ def test_names_are_found_without_a_statistical_model(nlp_en):
     assert {"Maresca", "Oliver Glasner"} <= persons
 
 
+@pytest.mark.parametrize("lang, text", [
+    ("en", "He won't stay: Mr. Sarri didn't sign, the U.S. club said (3-1 win)."),
+    ("it", "L'allenatore dell'Inter c'è: l'ha detto all'agente, ecc. a fine stagione."),
+])
+def test_emptying_the_tokenizer_cache_keeps_its_special_cases(lang, text):
+    built = build_nlp(lang, model="blank")
+    fresh = spacy.blank(lang)
+    assert [t.text for t in built.make_doc(text)] == [t.text for t in fresh.make_doc(text)]
+    assert built.tokenizer.rules == fresh.tokenizer.rules
+
+
 def test_other_models_labels_are_mapped():
     nlp = spacy.blank("en")
     nlp.add_pipe("ner_labels")
