@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
-import numpy
 from spacy.attrs import ENT_TYPE, LEMMA, LOWER, NORM, ORTH
 from spacy.matcher import Matcher
 from spacy.tokens import Doc
@@ -90,8 +90,7 @@ class GatedMatcher:
         self.gates: dict[tuple[tuple[Requirement, ...], bool], Gate] = {}
         self.ungated = Matcher(vocab)
         self.order: dict[int, int] = {}  # match key -> the order it was added in
-        self._index: dict[int, dict[int, list[Anchor]]] | None = None
-        self._gates_by_anchor: dict[Anchor, list[Gate]] | None = None
+        self._hashes: dict[Anchor, frozenset[int]] | None = None
 
     def add(self, key: str, patterns: list[list[dict]], greedy: str | None = None, aligned: bool = True) -> None:
         """As Matcher.add: the key's patterns go behind the gate of their requirements.
@@ -106,19 +105,7 @@ class GatedMatcher:
                 gate = self.gates[alternatives, aligned] = Gate(alternatives, Matcher(self.vocab), aligned)
             gate.matcher.add(key, patterns, greedy=greedy)
         self.order[self.vocab.strings.add(key)] = len(self.order)
-        self._index = self._gates_by_anchor = None
-
-    def index(self) -> dict[int, dict[int, list[Anchor]]]:
-        """attribute id -> value hash -> the anchors that value satisfies."""
-        if self._index is None:
-            index: dict[int, dict[int, list[Anchor]]] = {}
-            anchors = {a for gate in self.gates.values() for r in gate.alternatives for a in r}
-            for attr, values in anchors:
-                by_value = index.setdefault(ANCHOR_ATTRS[attr], {})
-                for value in values:
-                    by_value.setdefault(self.vocab.strings.add(value), []).append((attr, values))
-            self._index = index
-        return self._index
+        self._hashes = None
 
     def __call__(self, doc: Doc, with_alignments: bool = False) -> list[tuple]:
         matches = list(self.ungated(doc, with_alignments=with_alignments)) if len(self.ungated) else []
@@ -131,38 +118,79 @@ class GatedMatcher:
 
     def opened(self, doc: Doc) -> list[tuple[Gate, list[tuple[int, int]]]]:
         """Each gate with the sentences (token ranges) that meet its requirements."""
-        sentences = [(s.start, s.end) for s in doc.sents] if len(doc) else []
-        gates_of = self.gates_by_anchor()
-        opened: dict[Gate, list[tuple[int, int]]] = {}
-        for sentence, present in zip(sentences, self.anchors_by_sentence(doc, sentences)):
-            candidates = {gate for anchor in present for gate in gates_of[anchor]}
-            for gate in candidates:
-                if any(r <= present for r in gate.alternatives):
-                    opened.setdefault(gate, []).append(sentence)
-        return [(gate, opened[gate]) for gate in self.gates.values() if gate in opened]
+        values = SentenceValues.of(doc)
+        hashes = self.anchor_hashes()
+        found: dict[Anchor, set[int]] = {}
 
-    def gates_by_anchor(self) -> dict[Anchor, list[Gate]]:
-        if self._gates_by_anchor is None:
-            self._gates_by_anchor = {}
-            for gate in self.gates.values():
-                for anchor in {a for r in gate.alternatives for a in r}:
-                    self._gates_by_anchor.setdefault(anchor, []).append(gate)
-        return self._gates_by_anchor
+        def holding(anchor: Anchor) -> set[int]:
+            if anchor not in found:
+                found[anchor] = values.holding(ANCHOR_ATTRS[anchor[0]], hashes[anchor])
+            return found[anchor]
 
-    def anchors_by_sentence(self, doc: Doc, sentences: list[tuple[int, int]]) -> list[set[Anchor]]:
-        """Per sentence, the anchors its tokens satisfy."""
-        index = self.index()
-        found: list[set[Anchor]] = [set() for _ in sentences]
-        if not index or not sentences:
-            return found
-        attrs = sorted(index)
-        values = doc.to_array(attrs).reshape(len(doc), len(attrs))
-        starts = numpy.array([s for s, _ in sentences])
-        for column, attr in enumerate(attrs):
-            by_value = index[attr]
-            column_values = values[:, column]
-            hits = numpy.nonzero(numpy.isin(column_values, numpy.fromiter(by_value, dtype=numpy.uint64)))[0]
-            sentence_of = numpy.searchsorted(starts, hits, side="right") - 1
-            for position, sentence in zip(hits.tolist(), sentence_of.tolist()):
-                found[sentence].update(by_value[int(column_values[position])])
-        return found
+        opened = []
+        for gate in self.gates.values():
+            numbers = set().union(*(meeting(r, holding) for r in gate.alternatives))
+            if numbers:
+                opened.append((gate, [values.sentences[i] for i in sorted(numbers)]))
+        return opened
+
+    def anchor_hashes(self) -> dict[Anchor, frozenset[int]]:
+        """Each anchor's values as string-store hashes (what doc.to_array gives)."""
+        if self._hashes is None:
+            add = self.vocab.strings.add
+            self._hashes = {anchor: frozenset(add(v) for v in anchor[1])
+                            for gate in self.gates.values() for r in gate.alternatives for anchor in r}
+        return self._hashes
+
+
+def meeting(requirement: Requirement, holding: Callable[[Anchor], set[int]]) -> set[int]:
+    """The numbers of the sentences that hold every anchor of the requirement."""
+    common: set[int] | None = None
+    for anchor in requirement:
+        common = holding(anchor) if common is None else common & holding(anchor)
+        if not common:
+            return set()
+    return common or set()
+
+
+class SentenceValues:
+    """A doc's sentences and, per token attribute, the sentences holding each value.
+
+    Built once per doc and shared by every GatedMatcher run on it. The words (ORTH, LOWER,
+    LEMMA, NORM) and sentences are kept for as long as the same Doc object comes back: the
+    stages after annotate never change them. Entity types are read afresh on every call,
+    since normalise adds entities to the doc the relation rules then match on.
+    """
+
+    _last: SentenceValues | None = None
+
+    def __init__(self, doc: Doc):
+        self.doc = doc
+        self.length = len(doc)
+        self.sentences = [(s.start, s.end) for s in doc.sents] if len(doc) else []
+        self.sentence_of = [n for n, (start, end) in enumerate(self.sentences) for _ in range(start, end)]
+        self.by_attr: dict[int, dict[int, set[int]]] = {}
+
+    @classmethod
+    def of(cls, doc: Doc) -> SentenceValues:
+        last = cls._last
+        if last is None or last.doc is not doc or last.length != len(doc):
+            last = cls._last = SentenceValues(doc)
+        last.by_attr.pop(ENT_TYPE, None)
+        return last
+
+    def holding(self, attr: int, hashes: frozenset[int]) -> set[int]:
+        """The numbers of the sentences with a token whose attr is one of hashes."""
+        by_value = self.values(attr)
+        present = hashes & by_value.keys() if len(hashes) < len(by_value) else by_value.keys() & hashes
+        return set().union(*(by_value[h] for h in present))
+
+    def values(self, attr: int) -> dict[int, set[int]]:
+        if attr not in self.by_attr:
+            by_value: dict[int, set[int]] = {}
+            if self.length:
+                for value, sentence in zip(self.doc.to_array(attr).tolist(), self.sentence_of):
+                    if value:
+                        by_value.setdefault(value, set()).add(sentence)
+            self.by_attr[attr] = by_value
+        return self.by_attr[attr]

@@ -86,3 +86,22 @@ def test_keys_added_unaligned_come_without_alignments(nlp):
     doc = doc_with_clubs(nlp, "Rossi is on radar of Parma. He was dismissed.", ["Parma"])
     found = {nlp.vocab.strings[k]: alignment for k, _, _, alignment in gated(doc, with_alignments=True)}
     assert found == {"radar": [0, 1, 2, 3], "sacked": None}
+
+
+def test_entities_added_to_the_same_doc_are_seen_by_the_next_call(nlp):
+    gated = GatedMatcher(nlp.vocab)
+    gated.add("radar", [RADAR], greedy="LONGEST")
+    doc = doc_with_clubs(nlp, "Rossi is on the radar of Parma. Verdi is on radar of Genoa.", ["Parma"])
+    assert [doc[a:b].text for _, a, b in gated(doc)] == []  # "the" is not in the pattern; Genoa is no entity yet
+    doc.ents = [*doc.ents, Span(doc, doc[-2].i, doc[-1].i, label="CLUB")]  # what normalise does between matchers
+    assert [doc[a:b].text for _, a, b in gated(doc)] == ["on radar of Genoa"]
+
+
+def test_each_doc_gets_its_own_sentences_and_words(nlp):
+    gated = GatedMatcher(nlp.vocab)
+    gated.add("sacked", [SACKED])
+    first = nlp("Bianchi was sacked. Rossi stays.")
+    second = nlp("Nothing happened. Then Empoli dismissed Verdi and Parma sacked Neri.")
+    assert [first[a:b].text for _, a, b in gated(first)] == ["sacked"]
+    assert [(a, second[a:b].text) for _, a, b in gated(second)] == [(5, "dismissed"), (9, "sacked")]
+    assert [first[a:b].text for _, a, b in gated(first)] == ["sacked"]
