@@ -10,7 +10,9 @@
    and cold on N/10 articles for the memory comparison. The run record OUT/work/run.json
    gives each stage's busy seconds and what it took from the cache.
 3. ceilings, in this process on the same texts: the spaCy tokenizer alone (no spaCy
-   pipeline can be faster) and our NER model alone (tok2vec + ner), same batch size.
+   pipeline can be faster) and our NER model alone (tok2vec + ner), same batch size; and,
+   to tell the annotate stage's own costs from the rest, the whole annotate pipeline
+   (the NER and our components) run the same way, without the stage's files.
 4. OUT/bench.json holds every figure; OUT/bench.txt the table, also printed, with each
    target PASS or FAIL (n/a when a run could not measure it).
 
@@ -40,7 +42,7 @@ import spacy
 import yaml
 from spacy.language import Language
 
-from pipeline.annotate import BATCH_SIZE
+from pipeline.annotate import BATCH_SIZE, load_pipeline
 from pipeline.cli import positive_int
 from pipeline.ingest import read_article
 from pipeline.nlp import model_setting
@@ -417,15 +419,18 @@ def ner_only(lang: str) -> tuple[Language | None, str | None]:
 
 def measure_ceilings(texts: dict[str, list[str]]) -> dict:
     print("bench: ceilings: spaCy tokenizer and NER model alone ...", file=sys.stderr, flush=True)
-    tokenizer, ner, models = {}, {}, {}
+    tokenizer, ner, annotate, models = {}, {}, {}, {}
     for lang, lang_texts in texts.items():
         tokenizer[lang] = throughput(spacy.blank(lang).tokenizer.pipe, lang_texts, BATCH_SIZE)
         nlp, models[lang] = ner_only(lang)
         if nlp is not None:
             ner[lang] = throughput(nlp.pipe, lang_texts, BATCH_SIZE)
+        del nlp
+        annotate[lang] = throughput(load_pipeline(lang, model_setting(lang)).pipe, lang_texts, BATCH_SIZE)
     return {"batch_size": BATCH_SIZE, "models": models,
             "tokenizer": {**tokenizer, "all": combined(tokenizer)},
-            "ner": {**ner, "all": combined(ner)} if len(ner) == len(texts) else ner}
+            "ner": {**ner, "all": combined(ner)} if len(ner) == len(texts) else ner,
+            "annotate": {**annotate, "all": combined(annotate)}}
 
 
 # ------------------------------------------------------------------ figures and targets
@@ -660,7 +665,8 @@ def stages_table(report: dict) -> list[str]:
 def ceilings_table(report: dict) -> list[str]:
     ceilings = report["ceilings"]
     rows = [["ceiling (1 process, words/s)", *LANGUAGES, "all"]]
-    for key, label in (("tokenizer", "spaCy tokenizer alone"), ("ner", "NER model alone (tok2vec+ner)")):
+    for key, label in (("tokenizer", "spaCy tokenizer alone"), ("ner", "NER model alone (tok2vec+ner)"),
+                       ("annotate", "annotate pipeline alone (no files)")):
         figures = ceilings.get(key, {})
         rows.append([label, *(fmt_rate((figures.get(k) or {}).get("words_per_s")) for k in (*LANGUAGES, "all"))])
     cold = report["runs"].get("cold_1")

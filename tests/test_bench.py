@@ -249,7 +249,7 @@ def test_a_tiny_real_run_writes_every_figure(tmp_path):
     assert report["runs"]["cold_1"]["outputs"]["triples.csv"] == report["runs"]["warm_1"]["outputs"]["triples.csv"]
     assert report["runs"]["cold_1"]["record"]["processed"] == 12
     assert "relations" in bench.rerun_stages(report["runs"]["rules_1"])
-    for ceiling in ("tokenizer", "ner"):
+    for ceiling in ("tokenizer", "ner", "annotate"):
         assert report["ceilings"][ceiling]["all"]["words"] == report["corpus"]["words"]
     assert {t["id"] for t in report["targets"]} >= {"e2e_words_per_s", "e2e_share_of_ner", "peak_rss", "warm"}
     assert (out / "bench.txt").read_text(encoding="utf-8").startswith("Benchmark: 12 articles")
