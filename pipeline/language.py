@@ -10,8 +10,12 @@ import os
 import signal
 import threading
 
+from collections.abc import Container
+
 from langdetect import DetectorFactory, detector_factory
+from langdetect.detector import Detector
 from langdetect.lang_detect_exception import LangDetectException
+from langdetect.utils.ngram import NGram
 
 from pipeline.ingest import Article
 
@@ -59,6 +63,56 @@ def init_profiles() -> None:
         raise
 
 
+class NormalisedChars(dict):
+    """langdetect's normalisation of each character (NGram.normalize), worked out once per
+    character, as a str.translate table."""
+
+    def __missing__(self, code: int) -> str:
+        self[code] = normalised = NGram.normalize(chr(code))
+        return normalised
+
+
+NORMALISED = NormalisedChars()
+
+
+def known_ngrams(text: str, known: Container[str]) -> list[str]:
+    """The 1-, 2- and 3-grams of text that langdetect's profiles know, as langdetect's own
+    Detector._extract_ngrams lists them (same n-grams, same order, same rules: a space
+    starts a word, nothing is taken inside an all-capitals word), about twice as fast: its
+    normalisation looks up each character's Unicode block, here a table does it once."""
+    found: list[str] = []
+    grams, capitals = " ", False
+    for char in text.translate(NORMALISED):
+        last = grams[-1]
+        if last == " ":
+            grams, capitals = " ", False
+            if char == " ":
+                continue
+        elif len(grams) >= 3:
+            grams = grams[1:]
+        grams += char
+        if not char.isupper():
+            capitals = False
+        elif last.isupper():
+            capitals = True
+        if capitals:
+            continue
+        if char != " " and char in known:
+            found.append(char)
+        if len(grams) >= 2 and grams[-2:] in known:
+            found.append(grams[-2:])
+        if len(grams) == 3 and grams in known:
+            found.append(grams)
+    return found
+
+
+class QuickDetector(Detector):
+    """langdetect's Detector with the faster n-gram extraction (same answers)."""
+
+    def _extract_ngrams(self) -> list[str]:
+        return known_ngrams(self.text, self.word_lang_prob_map)
+
+
 def detect(text: str) -> tuple[str, float]:
     """Return (language code, probability); ('', 0.0) when there is too little text."""
     load_profiles()
@@ -66,7 +120,7 @@ def detect(text: str) -> tuple[str, float]:
     if sum(ch.isalpha() for ch in sample) < MIN_LETTERS:
         return "", 0.0
     try:
-        detector = detector_factory._factory.create()
+        detector = QuickDetector(detector_factory._factory)
         detector.n_trial = TRIALS
         detector.append(sample)
         best = detector.get_probabilities()[0]

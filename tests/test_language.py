@@ -1,7 +1,11 @@
 import pytest
 
 from pipeline.ingest import Article
-from pipeline.language import assign_language, detect
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from langdetect import detector_factory
+
+from pipeline.language import QuickDetector, assign_language, detect, load_profiles
 
 ENGLISH = ("Tottenham have sacked their manager after a run of five defeats, and the club is "
            "expected to name a successor before the weekend according to reports.")
@@ -67,3 +71,27 @@ def test_ctrl_c_while_the_profiles_load_interrupts_and_never_leaves_half_of_them
     monkeypatch.setattr(DetectorFactory, "load_profile", read_profiles)
     assert detect(italian)[0] == "it"
     assert len(detector_factory._factory.langlist) > 50
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("aAbBcZzèÈé ’'.,-\n\t0123456789ÀßæœḀ" "Ạṣșțابپیあアㄅ中한"), max_size=120)
+       | st.text(max_size=80))
+def test_n_grams_are_those_langdetect_itself_extracts(text):
+    load_profiles()
+    quick = QuickDetector(detector_factory._factory)
+    quick.append(text)
+    plain = detector_factory._factory.create()
+    plain.append(text)
+    assert quick._extract_ngrams() == plain._extract_ngrams()
+
+
+def test_the_quick_detector_gives_langdetects_own_probabilities():
+    load_profiles()
+    text = ("Il tecnico ha firmato un contratto fino al 2027 con opzione per un altro anno, "
+            "mentre la società cerca ancora un direttore sportivo. The club said nothing.")
+    quick = QuickDetector(detector_factory._factory)
+    plain = detector_factory._factory.create()
+    for detector in (quick, plain):
+        detector.n_trial = 3
+        detector.append(text)
+    assert [(p.lang, p.prob) for p in quick.get_probabilities()] == [(p.lang, p.prob) for p in plain.get_probabilities()]
