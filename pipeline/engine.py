@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import time
+import zlib
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,6 +22,7 @@ from typing import Callable, Iterable, Iterator
 import numpy
 import spacy
 import srsly
+from spacy.attrs import DEP, ENT_ID, ENT_KB_ID, ENT_TYPE, LEMMA, MORPH, NORM, ORTH, SPACY, TAG
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 
@@ -97,7 +99,13 @@ def annotator(lang: str, model: str | None, token: str) -> Language:
     from pipeline.annotate import load_pipeline  # noqa: PLC0415
 
     # built into the vocab the later stages read docs into: they take its fresh docs as they are
-    return cached_pipeline("annotate", lang, model, token, lambda: load_pipeline(lang, model, blank(lang).vocab))
+    from pipeline.nlp import single_blas_thread  # noqa: PLC0415
+
+    def build() -> Language:
+        single_blas_thread()
+        return load_pipeline(lang, model, blank(lang).vocab)
+
+    return cached_pipeline("annotate", lang, model, token, build)
 
 
 def blank(lang: str) -> Language:
@@ -133,10 +141,48 @@ def freeze_msgpack_plugins() -> None:
 freeze_msgpack_plugins()
 
 
+DOCBIN_ATTRS = DocBin().attrs  # the token columns a DocBin stores (ORTH first)
+# The columns whose strings DocBin.add collects (token.text, tag_, lemma_, norm_, dep_,
+# ent_type_, ent_kb_id_, ent_id_); MORPH's are collected apart, as str(token.morph).
+STRING_COLUMNS = [DOCBIN_ATTRS.index(attr) for attr in (ORTH, NORM, TAG, DEP, ENT_TYPE, ENT_KB_ID, ENT_ID, LEMMA)]
+MORPH_COLUMN = DOCBIN_ATTRS.index(MORPH)
+COMPRESSION_LEVEL = 3  # zlib's fast mode: half the time of DocBin's default (6), 2% larger
+
+
 def doc_bytes(doc: Doc) -> bytes:
-    doc_bin = DocBin(store_user_data=True)
-    doc_bin.add(doc)
-    return doc_bin.to_bytes()
+    """The doc as the bytes of a DocBin holding it with its user_data (DocBin().from_bytes
+    reads them): the same message DocBin.to_bytes writes, built without DocBin.add's nine
+    property reads per token (its strings come from the distinct values of the token
+    columns) and compressed at a faster zlib level."""
+    columns = doc.to_array(DOCBIN_ATTRS).reshape(len(doc), len(DOCBIN_ATTRS))
+    message = {
+        "version": "0.1", "attrs": DOCBIN_ATTRS, "tokens": columns.tobytes("C"),
+        "spaces": doc.to_array(SPACY).astype(bool).tobytes("C"),
+        "lengths": numpy.asarray([len(doc)], dtype="int32").tobytes("C"),
+        "strings": sorted(docbin_strings(doc, columns)), "cats": [doc.cats],
+        "flags": [{"has_unknown_spaces": doc.has_unknown_spaces}], "span_groups": [doc.spans.to_bytes()],
+        "user_data": [srsly.msgpack_dumps(doc.user_data)],
+    }
+    return zlib.compress(srsly.msgpack_dumps(message), COMPRESSION_LEVEL)
+
+
+def docbin_strings(doc: Doc, columns: numpy.ndarray) -> set[str]:
+    """The strings DocBin.add would collect for the doc: those of its tokens' attributes
+    ("" for an unset one) and of its span groups' labels and ids."""
+    strings = doc.vocab.strings
+    found = {strings[value] for value in numpy.unique(columns[:, STRING_COLUMNS]).tolist()}
+    if columns[:, MORPH_COLUMN].any():
+        found.update(str(token.morph) for token in doc)
+    elif len(doc):
+        found.add("")  # str(token.morph) of a token without one
+    for group in doc.spans.values():
+        for span in group:
+            found.add(span.label_)
+            if span.kb_id in strings:
+                found.add(span.kb_id_)
+            if span.id in strings:
+                found.add(span.id_)
+    return found
 
 
 def bytes_doc(data: bytes, nlp_vocab) -> Doc:

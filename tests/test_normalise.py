@@ -95,13 +95,15 @@ def test_the_article_view_reads_the_doc_as_spacy_does(pipelines):
 
     nlp, _ = pipelines("en")
     doc = nlp("Juventus won 2-0 on Sunday.\n\n \nMassimiliano Allegri's side  were happy!  "
-              "Did the coach smile? @SkySport says yes.")
+              "Did the coach smile? @SkySport says yes, and so does Rino Vescovi.")
     article = Article(doc)
     assert article.texts == [t.text for t in doc]
     assert article.lower == [t.lower_ for t in doc]
     assert article.sentences == [s.start for s in doc.sents] + [len(doc)]
     assert [(article.sent_start[t.i], article.sent_end[t.i]) for t in doc] == [(t.sent.start, t.sent.end) for t in doc]
-    assert [(e.start, e.end, e.text) for e in article.ents] == [(e.start, e.end, e.text) for e in doc.ents]
+    assert [(e.start, e.end, e.label, e.ids, e.text) for e in article.ents] == \
+        [(e.start, e.end, e.label_, e.ent_id_, e.text) for e in doc.ents]
+    assert any(e.ids for e in article.ents) and any(not e.ids for e in article.ents)  # the KB ruler's and others
     assert all(article.span_text(i, j) == doc[i:j].text for i in range(len(doc)) for j in range(i + 1, len(doc) + 1))
 
 

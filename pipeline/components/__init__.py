@@ -1,2 +1,2 @@
-"""Registered spaCy factories, one job each. Importing this package registers them."""
-from pipeline.components import lemmas, sentences, labels, persons  # noqa: F401
+"""Registered spaCy factories and functions, one job each. Importing this package registers them."""
+from pipeline.components import labels, lemmas, persons, rulers, sentences  # noqa: F401

@@ -6,6 +6,8 @@ form; rules are written on lower-case lemmas, so this component always lowercase
 
 from functools import lru_cache
 
+import numpy
+from spacy.attrs import LEMMA, LOWER
 from spacy.language import Language
 from spacy.lookups import Table, load_lookups
 from spacy.tokens import Doc
@@ -22,10 +24,20 @@ class LookupLemmatizer:
         self.table = lemma_table(lang)
 
     def __call__(self, doc: Doc) -> Doc:
-        for token in doc:
-            lower = token.lower_
-            token.lemma_ = self.table.get(lower, lower).lower()
+        """Each distinct lower-cased form is looked up once; the lemmas are written as one
+        column (a token's lemma_ setter stores the string and its hash the same way)."""
+        if not len(doc):
+            return doc
+        forms, token_form = numpy.unique(doc.to_array(LOWER), return_inverse=True)
+        lemmas = numpy.array([self.lemma_of(doc, form) for form in forms.tolist()], dtype=numpy.uint64)
+        doc.from_array([LEMMA], lemmas[token_form].reshape(len(doc), 1))
         return doc
+
+    def lemma_of(self, doc: Doc, form: int) -> int:
+        """The lemma (as its string's hash) of the lower-cased form with hash `form`; the
+        table is keyed on the same hashes."""
+        lower = doc.vocab.strings[form]
+        return doc.vocab.strings.add(self.table.get(form, lower).lower())
 
 
 @Language.factory("lookup_lemmas")

@@ -4,9 +4,13 @@ This fills gaps only (tokens that are not yet part of an entity), so it works bo
 no statistical NER at all and behind a trained one.
 """
 
+from spacy.attrs import ENT_TYPE, LOWER, ORTH
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
+from spacy.vocab import Vocab
+
+from pipeline.components.labels import entities_settled
 
 PARTICLES = {"de", "di", "da", "del", "della", "van", "von", "der", "ten", "dos", "das", "la", "le", "mac"}
 NOT_NAMES = {
@@ -37,18 +41,28 @@ ROLE_WORDS = {
 }
 
 
-def is_name_token(token) -> bool:
-    text = token.text
+def name_like(vocab: Vocab, text: str) -> bool:
+    """A word that may be (part of) a name: capitalised letters, not a known non-name,
+    role word or stop word."""
     return (
-        token.ent_type == 0
-        and len(text) >= 2
+        len(text) >= 2
         and text[0].isupper()
         and text.replace("-", "").replace("'", "").isalpha()
         and not text.isupper()
         and text.lower() not in NOT_NAMES
         and text.lower() not in ROLE_WORDS
-        and not (token.is_stop or token.lex.is_stop or token.vocab[text.lower()].is_stop)
+        and not (vocab[text].is_stop or vocab[text.lower()].is_stop)
     )
+
+
+def name_tokens(doc: Doc) -> list[bool]:
+    """is_name_token of each token, each distinct word judged once per doc."""
+    if not len(doc):
+        return []
+    orths, ent_types = doc.to_array([ORTH, ENT_TYPE]).T.tolist()
+    strings = doc.vocab.strings
+    judged = {orth: name_like(doc.vocab, strings[orth]) for orth, ent_type in zip(orths, ent_types) if not ent_type}
+    return [not ent_type and judged[orth] for orth, ent_type in zip(orths, ent_types)]
 
 
 def name_sequences(doc: Doc, names: list[bool], lowers: list[str]) -> list[Span]:
@@ -75,18 +89,23 @@ def names_after_roles(doc: Doc, names: list[bool], lowers: list[str]) -> list[Sp
             if names[i] and lowers[i - 1] in ROLE_WORDS and not doc[i].is_sent_start]
 
 
-def first_names_in_pairs(doc: Doc, found: list[Span], names: list[bool], lowers: list[str]) -> list[Span]:
+def first_names_in_pairs(doc: Doc, ents: list[Span], found: list[Span], names: list[bool],
+                         lowers: list[str]) -> list[Span]:
     """The first name in "Dan and Ryan Friedkin", "Luca e Antonio Percassi"."""
-    full = {s.start for s in list(doc.ents) + found if len(s) > 1 and s.label_ == "PER"}
-    return [Span(doc, i, i + 1, label="PER") for i in range(len(doc) - 2)
-            if lowers[i + 1] in ("and", "e", "&") and i + 2 in full and names[i]]
+    pairs = [i for i in range(len(doc) - 2) if lowers[i + 1] in ("and", "e", "&") and names[i]]
+    if not pairs:
+        return []
+    full = {s.start for s in ents + found if len(s) > 1 and s.label_ == "PER"}
+    return [Span(doc, i, i + 1, label="PER") for i in pairs if i + 2 in full]
 
 
 @Language.component("person_names")
 def person_names(doc: Doc) -> Doc:
-    names = [is_name_token(t) for t in doc]  # each token judged once
-    lowers = [t.lower_ for t in doc]
+    names = name_tokens(doc)
+    lowers = [doc.vocab.strings[lower] for lower in doc.to_array(LOWER).tolist()]
     found = name_sequences(doc, names, lowers) + names_after_roles(doc, names, lowers)
-    found += first_names_in_pairs(doc, found, names, lowers)
-    doc.ents = filter_spans(list(doc.ents) + filter_spans(found))
+    ents = list(doc.ents)
+    found += first_names_in_pairs(doc, ents, found, names, lowers)
+    if found or not entities_settled(doc):
+        doc.set_ents(filter_spans(ents + filter_spans(found)))
     return doc
