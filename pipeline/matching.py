@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy
 from spacy.attrs import ENT_TYPE, LEMMA, LOWER, NORM, ORTH
 from spacy.matcher import Matcher
 from spacy.tokens import Doc
@@ -158,8 +159,8 @@ class SentenceValues:
 
     Built once per doc and shared by every GatedMatcher run on it. The words (ORTH, LOWER,
     LEMMA, NORM) and sentences are kept for as long as the same Doc object comes back: the
-    stages after annotate never change them. Entity types are read afresh on every call,
-    since normalise adds entities to the doc the relation rules then match on.
+    stages after annotate never change them. Entity types are checked on every call, since
+    normalise adds entities to the doc the relation rules then match on.
     """
 
     _last: SentenceValues | None = None
@@ -170,13 +171,17 @@ class SentenceValues:
         self.sentences = [(s.start, s.end) for s in doc.sents] if len(doc) else []
         self.sentence_of = [n for n, (start, end) in enumerate(self.sentences) for _ in range(start, end)]
         self.by_attr: dict[int, dict[int, set[int]]] = {}
+        self.entity_types: numpy.ndarray | None = None
 
     @classmethod
     def of(cls, doc: Doc) -> SentenceValues:
         last = cls._last
         if last is None or last.doc is not doc or last.length != len(doc):
             last = cls._last = SentenceValues(doc)
-        last.by_attr.pop(ENT_TYPE, None)
+        entity_types = doc.to_array(ENT_TYPE) if len(doc) else None
+        if entity_types is None or not numpy.array_equal(entity_types, last.entity_types):
+            last.by_attr.pop(ENT_TYPE, None)  # the entities changed since the last call
+            last.entity_types = entity_types
         return last
 
     def holding(self, attr: int, hashes: frozenset[int]) -> set[int]:

@@ -13,12 +13,16 @@ the paragraph until another source is named.
 from __future__ import annotations
 
 import bisect
+import functools
+import itertools
 import re
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from functools import cached_property
 
 import numpy
-from spacy.attrs import LEMMA, LOWER
+from spacy.attrs import ENT_TYPE, IS_SPACE, LEMMA, LOWER, ORTH, SPACY
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
@@ -48,6 +52,7 @@ LABELS_FOR = {
     "CLUB": {"CLUB"},
 }
 PERSON_LABELS = {"COACH", "PER", "PLAYER", "PRESIDENT", "JOURNALIST"}
+NAMED_WITH_CLUB = PERSON_LABELS - {"PRESIDENT"}  # "Fulham boss Marco Silva"
 CLAUSE_BREAKS = {",", ";", ":", "—", "–", "(", ")", "but", "while", "whereas", "although",
                  "who", "which", "whose", "where", "because", "ma", "mentre", "però", "tuttavia",
                  "sebbene", "invece", "quale", "cui", "perché"}
@@ -58,12 +63,15 @@ NUMBER_WORDS = {
 }
 YEAR = re.compile(r"^(19[5-9]\d|20[0-4]\d)$")
 SHORT_SPAN = re.compile(r"^(19|20)\d\d[-/–](\d\d|(19|20)\d\d)$")
+YEAR_SEPARATOR = re.compile(r"[-/–]")
+PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 PAST_JOB_CUES = {"after", "spell", "spells", "stint", "stints", "years", "seasons", "former", "ex", "previously",
                  "formerly", "dopo", "esperienza", "esperienze", "stagioni", "anni", "reduce", "ex-"}
 JOB_PREPOSITIONS = {"at", "with", "of", "in", "for", "from", "con", "al", "alla", "all'", "all’", "allo", "del",
-                    "della", "dell'", "dell’", "dello", "dal", "dalla", "nel", "nella", "a", "in", "left", "leaving",
+                    "della", "dell'", "dell’", "dello", "dal", "dalla", "nel", "nella", "a", "left", "leaving",
                     "lasciato", "former", "ex", "coaches", "manages"}
 LEFT_CUES = {"left", "leaving", "since", "off", "while", "lasciato", "lasciando", "coaches", "manages", "allena", "guida"}
+PAST_OR_LEFT_CUES = PAST_JOB_CUES | LEFT_CUES
 LINK_CUES = {"orbita", "verso", "direzione", "destinazione", "tentato", "tentata", "corteggiato", "towards",
              "tempted", "linked", "eyeing", "join", "joining", "joined", "approda", "approdare", "sbarcare"}
 PERIOD_WORDS = {"from", "to", "between", "until", "dal", "al", "fino", "tra", "in", "nel", "the", "season"}
@@ -79,6 +87,8 @@ PAST_CUES = {"was", "were", "spent", "after", "had", "earlier", "previously", "f
              "before", "spells", "spell", "stint", "years", "seasons", "once", "ex", "era", "allenato",
              "guidato", "dopo", "prima", "precedente", "passato", "già", "aveva", "fu"}
 STATUS_RANK = {"fact": 2, "rumour": 1, "denied": 0}
+CURRENT_JOB = {"coach_of", "sacked_by", "leaves", "contract_until", "contract_length"}
+CLUB_JOB_RELATIONS = CURRENT_JOB | {"joins", "linked_to"}  # a club slot no past job fills
 CAREER_RELATIONS = {"former_coach_of", "coach_of", "joins", "leaves"}
 PLAYED_VERBS = {"played", "playing", "giocato", "giocava", "giocando", "captaining", "capitano"}
 PLAYING_CAREER_NOUNS = {"career", "days", "calciatore", "giocatore"}
@@ -88,81 +98,160 @@ SUCCESSION_NOUNS = {"successor", "successors", "replacement", "replacements", "e
                     "successori", "sostituto", "sostituti", "posto", "dopo"}
 CONFIDENCE = {"bound": 0.9, "nearest": 0.75, "topic": 0.6}
 
+WORDS: dict[int, str] = {}  # string-store hash -> string, shared by every vocab: a hash is of the string alone
+MAX_WORDS = 200_000  # then WORDS starts again: memory stays flat however many articles a run reads
+
+
+def strings_of(doc: Doc, attr: int) -> list[str]:
+    """Each token's string for a token attribute (LOWER, ORTH, LEMMA, ENT_TYPE). Looking
+    the hashes up in a dict of the strings seen before is faster than asking the string
+    store for each token; the store is asked only for strings new to that dict."""
+    hashes = doc.to_array(attr).tolist()
+    try:
+        return list(map(WORDS.__getitem__, hashes))
+    except KeyError:
+        if len(WORDS) > MAX_WORDS:
+            WORDS.clear()
+        strings = doc.vocab.strings
+        WORDS.update((h, strings[h]) for h in set(hashes).difference(WORDS))
+        return list(map(WORDS.__getitem__, hashes))
 
 
 class DocIndex:
-    """What the rules ask of a doc thousands of times per article, built once per doc:
-    its entities and sentences (spaCy builds doc.ents, doc.sents and span.sent anew on
-    every access), each token's lower-case form, and the verdicts of per-entity tests.
-    Relations never change a doc's tokens or entities, so the last doc's index stays valid."""
+    """What the rules ask of a doc thousands of times per article, built once per doc
+    (each part when first asked for): its entities and sentences (spaCy builds doc.ents,
+    doc.sents and span.sent anew on every access), each token's strings, and the
+    verdicts of per-entity tests. Relations never change a doc's tokens or entities, so
+    the index of the last doc stays valid while that doc comes back."""
 
-    _doc: Doc | None = None
-    _ents: list[Span] = []
-    _starts: list[int] = []
-    _sentences: list[Span] = []
-    _sentence_starts: list[int] = []
-    _lowers: list[str] = []
-    _memo: dict = {}
+    _last: DocIndex | None = None
 
-    @classmethod
-    def load(cls, doc: Doc) -> None:
-        if cls._doc is not doc:
-            cls._doc, cls._ents = doc, list(doc.ents)
-            cls._starts = [e.start for e in cls._ents]
-            cls._sentences = list(doc.sents)
-            cls._sentence_starts = [s.start for s in cls._sentences]
-            strings = doc.vocab.strings
-            cls._lowers = [strings[h] for h in doc.to_array(LOWER).tolist()]
-            cls._memo = {}
+    def __init__(self, doc: Doc):
+        self.doc = doc
+        self.memo: dict = {}
 
     @classmethod
-    def of(cls, doc: Doc) -> list[Span]:
-        cls.load(doc)
-        return cls._ents
+    def of(cls, doc: Doc) -> DocIndex:
+        last = cls._last
+        if last is None or last.doc is not doc:
+            last = cls._last = cls(doc)
+        return last
 
-    @classmethod
-    def within(cls, span: Span) -> list[Span]:
-        """The entities inside span (as span.ents)."""
-        ents = cls.of(span.doc)
-        found = []
-        for ent in ents[bisect.bisect_left(cls._starts, span.start):]:
-            if ent.end > span.end:
-                break
-            found.append(ent)
+    def remember(self, key: tuple, compute: Callable[[], object]):
+        """compute(), once per doc and key."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
+
+    # -- entities ---------------------------------------------------------------------
+    @cached_property
+    def ents(self) -> list[Span]:
+        return list(self.doc.ents)
+
+    @cached_property
+    def starts(self) -> list[int]:
+        return [e.start for e in self.ents]
+
+    @cached_property
+    def owners(self) -> list[Span | None]:
+        """Per token: the entity holding it, if any."""
+        owners: list[Span | None] = [None] * len(self.doc)
+        for ent in self.ents:
+            owners[ent.start:ent.end] = [ent] * len(ent)
+        return owners
+
+    @cached_property
+    def mention_counts(self) -> Counter[str]:
+        """How often the doc names each knowledge-base id."""
+        return Counter(e.kb_id_ for e in self.ents)
+
+    def between(self, start: int, end: int) -> list[Span]:
+        """The entities inside doc[start:end]; the caller must not change the list."""
+        key = ("between", start, end)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = []
+            for ent in self.ents[bisect.bisect_left(self.starts, start):]:
+                if ent.end > end:
+                    break
+                found.append(ent)
         return found
 
-    @classmethod
-    def sentences(cls, doc: Doc) -> list[Span]:
-        cls.load(doc)
-        return cls._sentences
+    def within(self, span: Span) -> list[Span]:
+        """The entities inside span (as span.ents); the caller must not change the list."""
+        return self.between(span.start, span.end)
 
-    @classmethod
-    def sentence_number(cls, doc: Doc, token_index: int) -> int:
-        """The index in sentences(doc) of the sentence holding the token."""
-        cls.load(doc)
-        return max(0, bisect.bisect_right(cls._sentence_starts, token_index) - 1)
+    def labelled(self, label: str) -> list[Span]:
+        """The entities of one label, in text order; the caller must not change the list."""
+        return self.remember(("labelled", label), lambda: [e for e in self.ents if e.label_ == label])
 
-    @classmethod
-    def sentence_at(cls, doc: Doc, token_index: int) -> Span:
-        return cls.sentences(doc)[cls.sentence_number(doc, token_index)]
+    # -- sentences and paragraphs -------------------------------------------------------
+    @cached_property
+    def sentences(self) -> list[Span]:
+        return list(self.doc.sents)
 
-    @classmethod
-    def lowers(cls, doc: Doc) -> list[str]:
-        cls.load(doc)
-        return cls._lowers
+    @cached_property
+    def sentence_starts(self) -> list[int]:
+        return [s.start for s in self.sentences]
 
-    @classmethod
-    def words_before(cls, doc: Doc, index: int, count: int) -> list[str]:
+    def sentence_number(self, token_index: int) -> int:
+        """The index in sentences of the sentence holding the token."""
+        return max(0, bisect.bisect_right(self.sentence_starts, token_index) - 1)
+
+    @cached_property
+    def token_sentences(self) -> numpy.ndarray:
+        """Each token's sentence number."""
+        return numpy.maximum(0, numpy.searchsorted(self.sentence_starts, numpy.arange(len(self.doc)), side="right") - 1)
+
+    @cached_property
+    def written_sentences(self) -> list[bool]:
+        """Per sentence: whether it holds more than white space."""
+        written = set(self.token_sentences[self.doc.to_array(IS_SPACE) == 0].tolist())
+        return [n in written for n in range(len(self.sentences))]
+
+    @cached_property
+    def paragraphs(self) -> list[int]:
+        """Per sentence: the paragraph it is in, counted by the blank lines before it."""
+        spaced = self.doc.to_array(SPACY).tolist()
+        text = "".join([w + " " if space else w for w, space in zip(self.texts, spaced)])  # doc.text, faster
+        breaks = [m.start() for m in PARAGRAPH_BREAK.finditer(text)]
+        return [bisect.bisect_left(breaks, s.start_char) for s in self.sentences]
+
+    # -- tokens ---------------------------------------------------------------------------
+    @cached_property
+    def lowers(self) -> list[str]:
+        return strings_of(self.doc, LOWER)
+
+    @cached_property
+    def texts(self) -> list[str]:
+        return strings_of(self.doc, ORTH)
+
+    @cached_property
+    def lemmas(self) -> list[str]:
+        return strings_of(self.doc, LEMMA)
+
+    @cached_property
+    def ent_types(self) -> list[str]:
+        return strings_of(self.doc, ENT_TYPE)
+
+    @cached_property
+    def lowers_and_lemmas(self) -> numpy.ndarray:
+        """Per token: the string-store hashes of its lower-case form and its lemma."""
+        return self.doc.to_array([LOWER, LEMMA])
+
+    @cached_property
+    def clause_breaks(self) -> list[int]:
+        """The indices of the tokens that end a clause (CLAUSE_BREAKS), in order."""
+        return [i for i, w in enumerate(self.lowers) if w in CLAUSE_BREAKS]
+
+    def words_before(self, index: int, count: int) -> list[str]:
         """The lower-case forms of up to `count` tokens before doc[index], in its sentence."""
-        return cls.lowers(doc)[max(cls.sentence_at(doc, index).start, index - count): index]
+        return self.lowers[max(self.sentence_starts[self.sentence_number(index)], index - count): index]
 
-    @classmethod
-    def memo(cls, doc: Doc, key: tuple, compute: Callable[[], object]):
-        """compute(), once per doc and key."""
-        cls.load(doc)
-        if key not in cls._memo:
-            cls._memo[key] = compute()
-        return cls._memo[key]
+
+def ended_by(entities: list[Span], index: int) -> list[Span]:
+    """The entities (in text order, as DocIndex keeps them) that end by token `index`."""
+    return entities[:bisect.bisect_right(entities, index, key=lambda e: e.end)]
 
 
 @dataclass
@@ -243,6 +332,27 @@ def cue_matcher(nlp: Language, entries: list[dict]) -> GatedMatcher:
     return matcher
 
 
+def per_entity(method: Callable[..., bool]) -> Callable[..., bool]:
+    """Memoise a test of an entity, once per doc, extractor and further arguments: the rules
+    ask it of the same few entities for every match in the doc."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    def memoised(self, doc: Doc, entity: Span, *args) -> bool:
+        memo = DocIndex.of(doc).memo
+        key = (id(self), name, entity.start, *args)  # an entity's start tells it from the doc's others
+        if key not in memo:
+            memo[key] = method(self, doc, entity, *args)
+        return memo[key]
+    return memoised
+
+
+@functools.cache
+def label_set(wanted: str, listed: tuple[str, ...]) -> frozenset[str]:
+    """The entity labels that may fill an argument of the wanted type: those the rule lists, or the type's."""
+    return frozenset(listed or LABELS_FOR[wanted])
+
+
 class RelationExtractor:
     def __init__(self, nlp: Language, rules: RuleSet | None = None):
         """`rules`: the compiled set the stages pass (pipeline.rulebook.load_rules); without
@@ -251,6 +361,7 @@ class RelationExtractor:
         rule_set = rules_for(self.lang, rules)
         self.rules = {r.id: r for r in relation_rules(rule_set)}
         self.contexts = rule_set.context_words()
+        self.context_cues: tuple[numpy.ndarray, dict[int, list[str]]] | None = None  # cue_index()
         self.role_words = set().union(*rule_set.role_words().values())
         self.matcher = GatedMatcher(nlp.vocab)
         for rule in self.rules.values():
@@ -269,19 +380,22 @@ class RelationExtractor:
 
     # -- entry point --------------------------------------------------------------------
     def __call__(self, doc: Doc) -> list[Triple]:
+        doc_index = DocIndex.of(doc)
         names = doc.user_data.get("entities", {})
+        article_id = doc.user_data.get("article_id", "")
         sources, source_tokens = self.sources_by_sentence(doc, names)
         hedge_tokens = self.cue_tokens(doc, self.hedges)
         denial_tokens = self.cue_tokens(doc, self.denials)
-        sentences = DocIndex.sentences(doc)
+        sentences = doc_index.sentences
+        strings = doc.vocab.strings
         triples = []
         for match_id, start, end, alignment in self.matcher(doc, with_alignments=True):
-            rule = self.rules[doc.vocab.strings[match_id]]
+            rule = self.rules[strings[match_id]]
             if self.excluded_context(doc, rule, start, end):
                 continue
-            sent_index = DocIndex.sentence_number(doc, start)
+            sent_index = doc_index.sentence_number(start)
             sentence = sentences[sent_index]
-            if rule.unless_context and self.vetoed_by_context(doc, sent_index, rule.unless_context, doc[start:end]):
+            if rule.unless_context and self.vetoed_by_context(doc, sent_index, rule.unless_context, start, end):
                 continue
             if rule.if_context and not self.in_context(doc, sent_index, rule.if_context):
                 continue
@@ -291,7 +405,7 @@ class RelationExtractor:
                     continue
                 relation, value = self.career_step(doc, rule.relation, value, start, sentence)
                 if rule.past_to_former and relation in ("coach_of", "joins") and self.past(doc, start, sentence):
-                    relation, value = "former_coach_of", self.period(sentence)
+                    relation, value = "former_coach_of", self.period(doc_index.texts[sentence.start:sentence.end])
                 if relation == "former_coach_of" and self.ongoing(doc, obj, sentence):
                     relation, value = "coach_of", ""
                 if relation in CAREER_RELATIONS and self.playing_career(doc, obj, start, sentence):
@@ -302,7 +416,7 @@ class RelationExtractor:
                     relation = "linked_to"  # "was close to taking charge, only to opt against"
                 kind = RELATIONS[relation][2]
                 triples.append(Triple(
-                    article_id=doc.user_data.get("article_id", ""), subject_id=subject.kb_id_,
+                    article_id=article_id, subject_id=subject.kb_id_,
                     relation=relation, object_id=obj.kb_id_, value=value, status=status,
                     source=[] if kind == "state" else sources[sent_index][0],
                     confidence=CONFIDENCE[how], start=sentence.start_char, end=sentence.end_char,
@@ -313,23 +427,26 @@ class RelationExtractor:
     @staticmethod
     def excluded_context(doc: Doc, rule: Rule, start: int, end: int) -> bool:
         """`not_after` / `not_before`: words that must not stand right before / after the match."""
+        doc_index = DocIndex.of(doc)
+        lowers = doc_index.lowers
         i = start - 1
-        # look past a coordinated list of clubs: "Former Sheffield Wednesday and Wolves coach X"
-        while i > 0 and (doc[i].ent_type_ == "CLUB" or doc[i].lower_ in (",", "and", "e", "&")) and doc[start].ent_type_ == "CLUB":
-            i -= 1
-        before = doc[i].lower_ if i >= 0 else ""
-        after = doc[end].lower_ if end < len(doc) else ""
-        nearby = set(DocIndex.words_before(doc, start, 6))
-        return before in rule.not_after or after in rule.not_before or bool(nearby & rule.not_within)
+        if doc_index.ent_types[start] == "CLUB":
+            # look past a coordinated list of clubs: "Former Sheffield Wednesday and Wolves coach X"
+            types = doc_index.ent_types
+            while i > 0 and (types[i] == "CLUB" or lowers[i] in (",", "and", "e", "&")):
+                i -= 1
+        before = lowers[i] if i >= 0 else ""
+        after = lowers[end] if end < len(lowers) else ""
+        return before in rule.not_after or after in rule.not_before or (
+            bool(rule.not_within) and not rule.not_within.isdisjoint(doc_index.words_before(start, 6)))
 
     @staticmethod
     def headline(sentence: Span) -> bool:
         """A title or caption line: alone in its paragraph, short, no final full stop."""
-        text = sentence.text.strip()
-        doc = sentence.doc
-        alone = (sentence.start == 0 or "\n" in doc[sentence.start - 1].text) and \
-            (sentence.end >= len(doc) or "\n" in doc[sentence.end - 1].text or "\n" in doc[min(sentence.end, len(doc) - 1)].text)
-        return alone and len(sentence) <= 20 and not text.endswith((".", "!", "?", '"', "”", "»"))
+        texts = DocIndex.of(sentence.doc).texts
+        alone = (sentence.start == 0 or "\n" in texts[sentence.start - 1]) and \
+            (sentence.end >= len(texts) or "\n" in texts[sentence.end - 1] or "\n" in texts[min(sentence.end, len(texts) - 1)])
+        return alone and len(sentence) <= 20 and not sentence.text.strip().endswith((".", "!", "?", '"', "”", "»"))
 
     def in_context(self, doc: Doc, index: int, context: str) -> bool:
         """Whether this sentence or one of the three before has a cue word of the context
@@ -337,23 +454,56 @@ class RelationExtractor:
         cued = self.cued_sentences(doc, context)
         return any(cued[max(0, index - 3): index + 1])
 
-    def vetoed_by_context(self, doc: Doc, index: int, context: str, trigger: Span) -> bool:
+    def vetoed_by_context(self, doc: Doc, index: int, context: str, start: int, end: int) -> bool:
         """`unless_context`: a cue of the context in this or the previous sentence vetoes the
-        rule; talk of the market does not when the trigger itself is a bench word ("a former
-        Liverpool midfielder, ... have been mentioned as possible successors")."""
+        rule (triggered by doc[start:end]); talk of the market does not when the trigger itself
+        is a bench word ("a former Liverpool midfielder, ... have been mentioned as possible successors")."""
         if not any(self.cued_sentences(doc, context)[max(0, index - 1): index + 1]):
             return False
         bench = self.contexts.get("bench", set())
-        return context != "market" or not any(t.lower_ in bench or t.lemma_ in bench for t in trigger)
+        doc_index = DocIndex.of(doc)
+        lowers, lemmas = doc_index.lowers, doc_index.lemmas
+        return context != "market" or not any(lowers[i] in bench or lemmas[i] in bench for i in range(start, end))
 
     def cued_sentences(self, doc: Doc, context: str) -> list[bool]:
         """Per sentence of the doc: whether it holds a cue word of the context."""
+        doc_index = DocIndex.of(doc)
+
         def compute() -> list[bool]:
-            words = self.contexts.get(context, set())
-            hashes = numpy.fromiter((doc.vocab.strings[w] for w in words), dtype=numpy.uint64, count=len(words))
-            cued = numpy.isin(doc.to_array([LOWER, LEMMA]), hashes).any(axis=1)
-            return [bool(cued[s.start:s.end].any()) for s in DocIndex.sentences(doc)]
-        return DocIndex.memo(doc, (id(self), "cued", context), compute)
+            numbers = self.sentences_by_context(doc).get(context, set())
+            return [n in numbers for n in range(len(doc_index.sentences))]
+        return doc_index.remember((id(self), "cued", context), compute)
+
+    def sentences_by_context(self, doc: Doc) -> dict[str, set[int]]:
+        """Per context: the numbers of the sentences holding one of its cue words, as a
+        token's lower-case form or lemma. One pass over the doc serves every context."""
+        doc_index = DocIndex.of(doc)
+
+        def compute() -> dict[str, set[int]]:
+            hashes, contexts_of = self.cue_index(doc)
+            words = doc_index.lowers_and_lemmas
+            found: dict[str, set[int]] = {}
+            if not len(hashes):
+                return found
+            nearest_cue = hashes[numpy.minimum(numpy.searchsorted(hashes, words), len(hashes) - 1)]
+            tokens, columns = numpy.nonzero(nearest_cue == words)  # numpy.isin, three times faster here
+            for token, column in zip(tokens.tolist(), columns.tolist()):
+                for context in contexts_of[int(words[token, column])]:
+                    found.setdefault(context, set()).add(int(doc_index.token_sentences[token]))
+            return found
+        return doc_index.remember((id(self), "sentences by context"), compute)
+
+    def cue_index(self, doc: Doc) -> tuple[numpy.ndarray, dict[int, list[str]]]:
+        """The string-store hashes of every context's cue words (sorted), and the contexts of each."""
+        if self.context_cues is None:
+            strings = doc.vocab.strings
+            contexts_of: dict[int, list[str]] = {}
+            for context, words in self.contexts.items():
+                for word in words:
+                    contexts_of.setdefault(strings[word], []).append(context)
+            hashes = numpy.sort(numpy.fromiter(contexts_of, dtype=numpy.uint64, count=len(contexts_of)))
+            self.context_cues = hashes, contexts_of
+        return self.context_cues
 
     @property
     def player_words(self) -> set[str]:
@@ -365,12 +515,13 @@ class RelationExtractor:
         "joining Juventus as a midfielder", "che da calciatore ha giocato con il Verona": a
         club of his playing days, told in the sentence's opening clause or in the clause of
         the club or of the trigger, not a job on the bench."""
-        after = [t.lower_ for t in doc[club.end: min(sentence.end, club.end + 3)]]
+        lowers = DocIndex.of(doc).lowers
+        after = lowers[club.end: min(sentence.end, club.end + 3)]
         if len(after) >= 2 and after[0] in ("as", "come") and (
                 after[1] in self.player_words or (after[1] in ("a", "an", "un", "uno") and after[2:3]
                                                   and after[2] in self.player_words)):
             return True
-        if any(t.lower_ in PLAYED_VERBS for t in doc[max(sentence.start, club.start - 4): club.start]):
+        if any(w in PLAYED_VERBS for w in lowers[max(sentence.start, club.start - 4): club.start]):
             return True
         opening = self.clause(doc, sentence.start, sentence.start + 1, sentence)
         clauses = [opening]
@@ -378,9 +529,9 @@ class RelationExtractor:
             if sentence.start <= index < sentence.end:
                 clauses.append(self.clause(doc, index, index + 1, sentence))
         for number, clause in enumerate(clauses):
-            words = [doc[i].lower_ for i in clause]
+            words = lowers[clause.start:clause.stop]
             if any(w in PLAYING_WORDS for w in words) or any(
-                    a in ("playing", "da") and b in PLAYING_CAREER_NOUNS for a, b in zip(words, words[1:])):
+                    a in ("playing", "da") and b in PLAYING_CAREER_NOUNS for a, b in itertools.pairwise(words)):
                 return True
             if number == 0 and words[:1] in (["as"], ["da"], ["come"]) and any(w in self.player_words for w in words[1:3]):
                 return True  # "As a player, ...", "Da calciatore ..."
@@ -390,50 +541,56 @@ class RelationExtractor:
         """A job told in the past: "spent three seasons in charge of", "was commissario tecnico
         of ... between 2014 and 2016", "earlier spells in charge of"; an appointment ("was
         appointed head coach of") is not."""
-        left = doc[max(sentence.start, start - 5): start]
-        if any(t.lemma_ in APPOINTMENT_LEMMAS for t in left):
+        doc_index = DocIndex.of(doc)
+        left = slice(max(sentence.start, start - 5), start)
+        if any(w in APPOINTMENT_LEMMAS for w in doc_index.lemmas[left]):
             return False
-        if any(t.lower_ in PAST_CUES for t in left):
+        lowers = doc_index.lowers
+        if any(w in PAST_CUES for w in lowers[left]):
             return True
-        right = doc[start: min(sentence.end, start + 16)]
-        if any(t.lower_ in ("stayed", "remained", "rimasto", "rimase", "restò") for t in right):
+        right = slice(start, min(sentence.end, start + 16))
+        if any(w in ("stayed", "remained", "rimasto", "rimase", "restò") for w in lowers[right]):
             return True  # "... head coach of Cagliari, where he stayed for over two years"
-        return len([t for t in right if YEAR.match(t.text)]) >= 2
+        return len([w for w in doc_index.texts[right] if YEAR.match(w)]) >= 2
 
     @staticmethod
     def ongoing(doc: Doc, club: Span, sentence: Span) -> bool:
         """"has managed Fulham since 2021", "allena il Genoa dal 2023": still in the job."""
-        after = doc[club.end: min(sentence.end, club.end + 3)]
-        return len(after) >= 2 and after[0].lower_ in ("since", "dal") and bool(YEAR.match(after[1].text)) \
-            and not any(t.lower_ in ("to", "al", "until") for t in doc[club.end + 2: min(sentence.end, club.end + 5)])
+        doc_index = DocIndex.of(doc)
+        lowers = doc_index.lowers
+        return min(sentence.end, club.end + 3) - club.end >= 2 and lowers[club.end] in ("since", "dal") \
+            and bool(YEAR.match(doc_index.texts[club.end + 1])) \
+            and not any(w in ("to", "al", "until") for w in lowers[club.end + 2: min(sentence.end, club.end + 5)])
 
     def career_step(self, doc: Doc, relation: str, value: str, start: int, sentence: Span):
         """A move dated well before the article ("joined Sassuolo in 2007") is a former job."""
         if relation not in ("joins", "coach_of", "leaves", "sacked_by", "linked_to"):
             return relation, value
         article_year = int((doc.user_data.get("date") or "0")[:4] or 0)
-        clause = self.clause(doc, start, start + 1, sentence)
-        nearby = doc[start: min(clause.stop, start + 14)]
-        years = [int(t.text) for t in nearby
-                 if YEAR.match(t.text) and doc[t.i - 1].lower_ in ("in", "nel", "since", "dal")]
-        years += [int(t.text[:4]) for t in nearby if SHORT_SPAN.match(t.text) or (  # "the 2014-15 season"
-            YEAR.match(t.text) and t.i + 1 < len(doc) and doc[t.i + 1].text in ("-", "–", "/"))]
-        if article_year and years and years[0] < article_year - 1:
-            return "former_coach_of", str(years[0])
+        if not article_year:
+            return relation, value
+        doc_index = DocIndex.of(doc)
+        lowers, texts = doc_index.lowers, doc_index.texts
+        nearby = range(start, min(self.clause(doc, start, start + 1, sentence).stop, start + 14))
+        dated = (int(texts[i]) for i in nearby if YEAR.match(texts[i]) and lowers[i - 1] in ("in", "nel", "since", "dal"))
+        seasons = (int(texts[i][:4]) for i in nearby if SHORT_SPAN.match(texts[i]) or (  # "the 2014-15 season"
+            YEAR.match(texts[i]) and i + 1 < len(texts) and texts[i + 1] in ("-", "–", "/")))
+        year = next(dated, None) or next(seasons, None)
+        if year is not None and year < article_year - 1:
+            return "former_coach_of", str(year)
         return relation, value
 
     # -- arguments ----------------------------------------------------------------------
     def arguments(self, doc, rule, start, end, alignment, sentence, source_tokens):
         subject_type, object_type, _ = RELATIONS[rule.relation]
-        bound = {role: self.entity_at(doc, start + alignment.index(index))
+        bound = {role: DocIndex.of(doc).owners[start + alignment.index(index)]
                  for role, index in rule.roles.items() if index in alignment}
         subjects, how = self.candidates(doc, rule, "subject", subject_type, bound, start, end,
                                         sentence, source_tokens)
         objects, _ = self.candidates(doc, rule, "object", object_type, bound, start, end,
                                      sentence, source_tokens)
-        spec_s, spec_o = rule.subject, rule.object
-        subjects = [e for e in subjects if self.fits(e, subject_type, spec_s)]
-        objects = [e for e in objects if self.fits(e, object_type, spec_o)]
+        subjects = self.fitting(subjects, subject_type, rule.subject)
+        objects = self.fitting(objects, object_type, rule.object)
         if rule.relation in ("transfer_target", "linked_to"):
             subjects, objects = self.by_market_context(doc, rule.relation, subjects, objects, sentence)
         if rule.relation in ("linked_to", "joins"):
@@ -464,17 +621,18 @@ class RelationExtractor:
 
     def coordinated(self, doc: Doc, first: Span, sentence: Span) -> list[Span]:
         """The entity and those coordinated after it: "Napoli, Chelsea and Juventus"."""
+        doc_index = DocIndex.of(doc)
+        lowers, texts = doc_index.lowers, doc_index.texts
         group, current = [first], first
         while True:
             i = current.end
             while i < sentence.end and i - current.end < 8 and (
-                    doc[i].lower_ in COORDINATORS or doc[i].lower_ in PERIOD_WORDS
-                    or YEAR.match(doc[i].text) or doc[i].is_digit or doc[i].text in ("-", "–", "/")):
+                    lowers[i] in COORDINATORS or lowers[i] in PERIOD_WORDS
+                    or YEAR.match(texts[i]) or texts[i].isdigit() or texts[i] in ("-", "–", "/")):
                 i += 1  # "the Bianconeri from 2011 to 2014, Chelsea, Inter and Tottenham"
-            if i == current.end or i >= sentence.end or not any(
-                    doc[j].lower_ in COORDINATORS for j in range(current.end, i)):
+            if i == current.end or i >= sentence.end or not any(w in COORDINATORS for w in lowers[current.end:i]):
                 return group
-            following = next((e for e in DocIndex.within(sentence) if e.start == i and e.label_ == first.label_), None)
+            following = next((e for e in doc_index.within(sentence) if e.start == i and e.label_ == first.label_), None)
             if following is None or (following.label_ == "CLUB" and self.attached_to_person(doc, following)
                                      and not self.shared_role(doc, first, following)):
                 return group
@@ -485,23 +643,21 @@ class RelationExtractor:
     def shared_role(doc: Doc, first: Span, following: Span) -> bool:
         """"former Bayern Munich and Germany manager": the role word after the last club of a
         pair joined by "and" belongs to both, so the pair stays together."""
-        between = doc[first.end: following.start]
-        return len(between) == 1 and between[0].lower_ in ("and", "e", "&")
+        return following.start - first.end == 1 and DocIndex.of(doc).lowers[first.end] in ("and", "e", "&")
 
     @staticmethod
     def not_head_coach(doc: Doc, start: int, end: int, club: Span) -> bool:
         """"joining the coaching staff at Udinese", "the club's youth team", "vice di": not the bench."""
         low, high = (end, club.start) if club.start >= end else (club.end, start)
-        between = doc[low: high] if high - low <= 8 else doc[0:0]
-        return any(t.lower_ in NOT_HEAD_COACH for t in between)
+        return high - low <= 8 and any(w in NOT_HEAD_COACH for w in DocIndex.of(doc).lowers[low:high])
 
     def candidates(self, doc, rule, role, wanted, bound, start, end, sentence, source_tokens):
         """Entities that may fill one argument, best first, and how they were found."""
         if bound.get(role) is not None:
             return [bound[role]], "bound"
         spec = getattr(rule, role)
-        named_next = any(t.ent_type_ in PERSON_LABELS for t in doc[end: min(sentence.end, end + 3)])
-        if wanted == "COACH" and rule.many != role and spec.get("side", "any") != "right" and not named_next:
+        if wanted == "COACH" and rule.many != role and spec.get("side", "any") != "right" \
+                and not self.person_after(doc, end, sentence):
             antecedent = self.relative_antecedent(doc, start, sentence)
             if antecedent is not None:
                 # "Carlo Ancelotti, who left to become head coach of Brazil": the relative
@@ -512,11 +668,11 @@ class RelationExtractor:
                              many=rule.many == role, relation=rule.relation)
         if found:
             return found, "nearest"
-        bounds = self.clause(doc, start, end, sentence)
-        clause = doc[bounds.start: bounds.stop]
-        if wanted == "COACH" and spec.get("fallback", True) and not self.names_someone(clause):
-            topic = self.topic(doc, sentence)
-            return ([topic], "topic") if topic is not None else ([], "nearest")
+        if wanted == "COACH" and spec.get("fallback", True):
+            clause = self.clause(doc, start, end, sentence)
+            if not self.names_someone(doc, clause.start, clause.stop):
+                topic = self.topic(doc, sentence)
+                return ([topic], "topic") if topic is not None else ([], "nearest")
         if wanted == "CLUB" and spec.get("fallback"):
             if spec["fallback"] == "recent":
                 club = self.recent_club(doc, sentence)
@@ -530,43 +686,45 @@ class RelationExtractor:
         return [], "nearest"
 
     @staticmethod
+    def person_after(doc: Doc, end: int, sentence: Span) -> bool:
+        """A person named within three tokens after the trigger, in its sentence."""
+        return any(t in PERSON_LABELS for t in DocIndex.of(doc).ent_types[end: min(sentence.end, end + 3)])
+
+    @staticmethod
     def predecessor(doc: Doc, person: Span) -> bool:
         """"i possibili eredi di Antonio Conte", "a successor to Pochettino": the coach to be
         replaced, not a candidate."""
-        if person.start < 2 or doc[person.start - 1].lower_ not in ("di", "of", "to", "for", "a", "del", "dell'", "dell’"):
+        doc_index = DocIndex.of(doc)
+        lowers = doc_index.lowers
+        if person.start < 2 or lowers[person.start - 1] not in ("di", "of", "to", "for", "a", "del", "dell'", "dell’"):
             return False
-        noun = doc[person.start - 2]
-        return noun.lower_ in SUCCESSION_NOUNS or noun.lemma_ in SUCCESSION_NOUNS
+        return lowers[person.start - 2] in SUCCESSION_NOUNS or doc_index.lemmas[person.start - 2] in SUCCESSION_NOUNS
 
     @staticmethod
     def relative_antecedent(doc: Doc, start: int, sentence: Span) -> Span | None:
         """The person a relative clause holding the trigger hangs on: "X, who ...", "X, che ..."
         with no other person and no clause break between the pronoun and the trigger."""
+        doc_index = DocIndex.of(doc)
+        lowers, types = doc_index.lowers, doc_index.ent_types
         i = start - 1
         while i > sentence.start + 1:
-            token = doc[i]
-            if token.ent_type_ in PERSON_LABELS or (token.lower_ in CLAUSE_BREAKS and token.lower_ not in RELATIVE_PRONOUNS):
+            if types[i] in PERSON_LABELS or (lowers[i] in CLAUSE_BREAKS and lowers[i] not in RELATIVE_PRONOUNS):
                 return None
-            if token.lower_ in RELATIVE_PRONOUNS:
-                if doc[i - 1].text != "," or doc[i - 2].ent_type_ not in PERSON_LABELS:
+            if lowers[i] in RELATIVE_PRONOUNS:
+                if doc_index.texts[i - 1] != "," or types[i - 2] not in PERSON_LABELS:
                     return None
-                return next((e for e in DocIndex.within(sentence) if e.end == i - 1), None)
+                return next((e for e in doc_index.within(sentence) if e.end == i - 1), None)
             i -= 1
         return None
 
     @staticmethod
-    def labels(wanted: str, spec: dict) -> set[str]:
-        return set(spec.get("labels") or LABELS_FOR[wanted])
+    def labels(wanted: str, spec: dict) -> frozenset[str]:
+        return label_set(wanted, tuple(spec.get("labels") or ()))
 
-    def fits(self, span: Span, wanted: str, spec: dict) -> bool:
-        return span is not None and span.label_ in self.labels(wanted, spec) and bool(span.kb_id_)
-
-    @staticmethod
-    def entity_at(doc: Doc, token_index: int) -> Span | None:
-        token = doc[token_index]
-        if not token.ent_type_:
-            return None
-        return next((e for e in DocIndex.of(doc) if e.start <= token_index < e.end), None)
+    def fitting(self, entities: list[Span | None], wanted: str, spec: dict) -> list[Span]:
+        """The entities of a label the argument takes that the knowledge base knows."""
+        labels = self.labels(wanted, spec)
+        return [e for e in entities if e is not None and e.label_ in labels and e.kb_id_]
 
     def nearest(self, doc, sentence, start, end, wanted, spec, excluded, many, relation=""):
         """Entities of the wanted type in the sentence, nearest the trigger first.
@@ -574,27 +732,32 @@ class RelationExtractor:
         Clubs named as a match opponent ("the loss at West Ham") never fill a club slot;
         `not_after` in the spec drops candidates right after given words ("from").
         """
+        doc_index = DocIndex.of(doc)
         side = spec.get("side", "any")
         window = int(spec.get("window", 40))
         labels = self.labels(wanted, spec)
         skip_after = set(spec.get("not_after") or [])
+        lowers = doc_index.lowers
 
         def usable(e: Span) -> bool:
             if e.label_ not in labels or e.start in excluded:
                 return False
-            if e.start > 0 and doc[e.start - 1].lower_ in skip_after:
+            if e.start > 0 and lowers[e.start - 1] in skip_after:
                 return False
-            if wanted == "CLUB" and relation in ("leaves", "sacked_by") and self.link_target(doc, e):
+            if wanted != "CLUB":
+                return True
+            if relation in ("leaves", "sacked_by") and self.link_target(doc, e):
                 return False
-            if wanted == "CLUB" and relation in CURRENT_JOB | {"joins", "linked_to"} and self.past_job(doc, e, relation) \
+            if relation in CLUB_JOB_RELATIONS and self.past_job(doc, e, relation) \
                     and not (relation in ("leaves", "sacked_by") and self.same_clause(doc, e, start, end)):
                 return False  # a departure from the past job itself: "le dimissioni dalla Fiorentina"
-            if wanted == "CLUB" and relation not in ("coach_of", "president_of") and self.attached_to_person(doc, e):
+            if relation not in ("coach_of", "president_of") and self.attached_to_person(doc, e):
                 return False
-            return not (wanted == "CLUB" and self.opponent(doc, e))
+            return not self.opponent(doc, e)
 
-        left = [e for e in DocIndex.within(sentence) if e.end <= start and usable(e) and start - e.end <= window]
-        right = [e for e in DocIndex.within(sentence) if e.end > start and usable(e) and e.start - end <= window]
+        entities = doc_index.within(sentence)
+        left = [e for e in entities if e.end <= start and start - e.end <= window and usable(e)]
+        right = [e for e in entities if e.end > start and e.start - end <= window and usable(e)]
         left.sort(key=lambda e: start - e.end)
         right.sort(key=lambda e: max(0, e.start - end))
         if spec.get("same_clause"):
@@ -619,20 +782,23 @@ class RelationExtractor:
             return right + left
         return sorted(left + right, key=lambda e: start - e.end if e.end <= start else max(0, e.start - end))
 
-    @staticmethod
-    def past_job(doc: Doc, club: Span, relation: str = "") -> bool:
+    @per_entity
+    def past_job(self, doc: Doc, club: Span, relation: str = "") -> bool:
         """"after seven years in charge of Brentford", "dopo le esperienze con il Genoa": a job
         the coach has left, so never the club he joins, coaches or signs with now; nor the
         club a candidate is linked with ("since he left PSG", "fresh off of Chelsea")."""
-        lowers = DocIndex.lowers(doc)
-        window = DocIndex.words_before(doc, club.start, 6)
-        cues = PAST_JOB_CUES | LEFT_CUES if relation == "linked_to" else PAST_JOB_CUES
+        doc_index = DocIndex.of(doc)
+        lowers = doc_index.lowers
         introduced = club.start > 0 and (lowers[club.start - 1] in JOB_PREPOSITIONS or (
             club.start > 1 and lowers[club.start - 1] in ("the", "il", "la", "lo", "l'", "l’")
             and lowers[club.start - 2] in JOB_PREPOSITIONS))
+        if not introduced:
+            return False
+        window = doc_index.words_before(club.start, 6)
+        cues = PAST_OR_LEFT_CUES if relation == "linked_to" else PAST_JOB_CUES
         told_in_past = any(w in ("charge", "helm") for w in window) and any(
             w in ("was", "were", "had") for w in window)  # "who was in charge of Bayern"
-        return introduced and (told_in_past or any(w in cues for w in window))
+        return told_in_past or any(w in cues for w in window)
 
     def same_clause(self, doc: Doc, club: Span, start: int, end: int) -> bool:
         low, high = (club.end, start) if club.end <= start else (end, club.start)
@@ -641,7 +807,7 @@ class RelationExtractor:
     def by_market_context(self, doc, relation, subjects, objects, sentence):
         """A person of unknown role is a player in talk of the transfer market and a coach
         in talk of the bench: keep him only in the relation his context fits."""
-        index = DocIndex.sentence_number(doc, sentence.start)
+        index = DocIndex.of(doc).sentence_number(sentence.start)
         market = self.in_context(doc, index, "market")
         bench = self.in_context(doc, index, "bench")
         if relation == "transfer_target":
@@ -651,122 +817,137 @@ class RelationExtractor:
     @staticmethod
     def possessive(doc: Doc, span: Span) -> bool:
         """"following Pochettino's departure": a person named as the owner of something else."""
-        return span.end < len(doc) and doc[span.end].text in ("'s", "’s") and \
-            span.end + 1 < len(doc) and not doc[span.end + 1].ent_type_
+        doc_index = DocIndex.of(doc)
+        texts = doc_index.texts
+        return span.end < len(texts) and texts[span.end] in ("'s", "’s") and \
+            span.end + 1 < len(texts) and not doc_index.ent_types[span.end + 1]
 
     @staticmethod
     def link_target(doc: Doc, club: Span) -> bool:
         """"in orbita Atalanta", "tempted by Milan": the club he may go to, not the one he leaves."""
-        return any(w in LINK_CUES for w in DocIndex.words_before(doc, club.start, 3))
+        return any(w in LINK_CUES for w in DocIndex.of(doc).words_before(club.start, 3))
 
+    @per_entity
     def attached_to_person(self, doc: Doc, club: Span) -> bool:
         """"Brighton's Carlos Baleba", "Fulham boss Marco Silva", "Nico Schlotterbeck del
         Borussia Dortmund": the club is the person's own, said to tell who he is, not the
         other party of the claim."""
+        doc_index = DocIndex.of(doc)
+        lowers, texts, types = doc_index.lowers, doc_index.texts, doc_index.ent_types
         i = club.end
-        if i < len(doc) and doc[i].text in ("'s", "’s", "'"):
+        if i < len(texts) and texts[i] in ("'s", "’s", "'"):
             i += 1
-        while i < len(doc) and i - club.end < 4 and (doc[i].lower_ in self.role_words or doc[i].lower_ in ("head", "-")):
+        while i < len(texts) and i - club.end < 4 and (lowers[i] in self.role_words or lowers[i] in ("head", "-")):
             i += 1
-        if i < len(doc) and i > club.end and doc[i].ent_type_ in PERSON_LABELS - {"PRESIDENT"}:
+        if i < len(texts) and i > club.end and types[i] in NAMED_WITH_CLUB:
             return True
         i = club.start - 1
-        if i < 0 or doc[i].lower_ not in ("del", "della", "dello", "dell'", "dell’", "of", "at"):
+        if i < 0 or lowers[i] not in ("del", "della", "dello", "dell'", "dell’", "of", "at"):
             return False
         i -= 1
-        while i >= 0 and (doc[i].lower_ in self.role_words or doc[i].text == ","):
+        while i >= 0 and (lowers[i] in self.role_words or texts[i] == ","):
             i -= 1  # "Hjulmand, capitano dello Sporting"
-        return i >= 0 and doc[i].ent_type_ in PERSON_LABELS
+        return i >= 0 and types[i] in PERSON_LABELS
 
     def opponent(self, doc: Doc, club: Span) -> bool:
         """A club named as a match opponent or venue: "defeat to Lazio", "la sconfitta contro il Lecce"."""
-        return any(w in self.contexts["opponent"] for w in DocIndex.words_before(doc, club.start, 4))
+        return any(w in self.contexts["opponent"] for w in DocIndex.of(doc).words_before(club.start, 4))
 
     @staticmethod
     def clause_break(doc: Doc, start: int, end: int) -> bool:
-        return any(w in CLAUSE_BREAKS for w in DocIndex.lowers(doc)[start:end]) if end > start else False
+        """Whether a clause break stands in doc[start:end]."""
+        breaks = DocIndex.of(doc).clause_breaks
+        first = bisect.bisect_left(breaks, start)
+        return first < len(breaks) and breaks[first] < end
 
     @staticmethod
     def mentions(doc: Doc, entity: Span) -> int:
-        return sum(1 for e in DocIndex.of(doc) if e.kb_id_ == entity.kb_id_)
+        return DocIndex.of(doc).mention_counts[entity.kb_id_]
 
     def recent_club(self, doc: Doc, sentence: Span) -> Span | None:
         """The club a sentence without one is about: the first club (its likely subject) of
         the last of the two sentences before that names one, not as an opponent, a
         person's club or a past job."""
-        clubs = DocIndex.memo(doc, (id(self), "recent clubs"), lambda: [
-            e for e in DocIndex.of(doc) if e.label_ == "CLUB" and not self.opponent(doc, e)
+        doc_index = DocIndex.of(doc)
+        clubs = doc_index.remember((id(self), "recent clubs"), lambda: [
+            e for e in doc_index.ents if e.label_ == "CLUB" and not self.opponent(doc, e)
             and not self.attached_to_person(doc, e) and not self.past_job(doc, e)])
-        before = [e for e in clubs if e.end <= sentence.start]
-        return self.subject_of_last_sentence(doc, before, sentence, max_gap=2)
+        return self.subject_of_last_sentence(doc, ended_by(clubs, sentence.start), sentence, max_gap=2)
 
     @staticmethod
     def salient_club(doc: Doc, sentence: Span) -> Span | None:
         """The club the article names most up to this sentence (ties: the latest)."""
-        before = [e for e in DocIndex.of(doc) if e.label_ == "CLUB" and e.end <= sentence.end]
-        if not before:  # a headline: the club the whole article is about
-            before = [e for e in DocIndex.of(doc) if e.label_ == "CLUB"]
-        if not before:
-            return None
-        counts: dict[str, int] = {}
-        for e in before:
-            counts[e.kb_id_] = counts.get(e.kb_id_, 0) + 1
-        latest = {e.kb_id_: e for e in before}
-        return latest[max(latest, key=lambda i: (counts[i], latest[i].start))]
+        doc_index = DocIndex.of(doc)
+
+        def compute() -> Span | None:
+            clubs = doc_index.labelled("CLUB")
+            before = ended_by(clubs, sentence.end) or clubs  # a headline: the club the whole article is about
+            if not before:
+                return None
+            ids = doc_index.remember(("club ids",), lambda: [e.kb_id_ for e in clubs])[:len(before)]
+            counts = Counter(ids)
+            latest = dict(zip(ids, before))
+            return latest[max(latest, key=lambda i: (counts[i], latest[i].start))]
+        return doc_index.remember(("salient club", sentence.end), compute)
 
     @staticmethod
-    def names_someone(clause: Span) -> bool:
+    def names_someone(doc: Doc, start: int, end: int) -> bool:
         """A clause naming a player, president or journalist is about him, not the coach in focus."""
-        return any(e.label_ in ("PLAYER", "PRESIDENT", "JOURNALIST") for e in DocIndex.within(clause))
+        return any(e.label_ in ("PLAYER", "PRESIDENT", "JOURNALIST") for e in DocIndex.of(doc).between(start, end))
 
     def topic(self, doc: Doc, sentence: Span) -> Span | None:
         """The coach a sentence without one is about: the first coach of the last sentence
         (within three) that named one, its likely subject."""
-        before = [e for e in DocIndex.of(doc) if e.end <= sentence.start and e.label_ == "COACH"]
+        before = ended_by(DocIndex.of(doc).labelled("COACH"), sentence.start)
         return self.subject_of_last_sentence(doc, before, sentence, max_gap=3)
 
     @staticmethod
     def subject_of_last_sentence(doc: Doc, before: list[Span], sentence: Span, max_gap: int) -> Span | None:
-        """The first of `before` in the last sentence holding one, if that sentence is at most
-        `max_gap` non-blank sentences back: the likely subject the text is still about."""
+        """The first of `before` (in text order) in the last sentence holding one, if that
+        sentence is at most `max_gap` non-blank sentences back: the likely subject the text
+        is still about."""
         if not before:
             return None
-        last = DocIndex.sentence_number(doc, before[-1].start)
-        current = DocIndex.sentence_number(doc, sentence.start)
-        written = DocIndex.memo(doc, ("written sentences",), lambda: [bool(s.text.strip()) for s in DocIndex.sentences(doc)])
-        gap = sum(written[last + 1: current + 1])
-        return next(e for e in before if DocIndex.sentence_number(doc, e.start) == last) if gap <= max_gap else None
+        doc_index = DocIndex.of(doc)
+        last = doc_index.sentence_number(before[-1].start)
+        current = doc_index.sentence_number(sentence.start)
+        if sum(doc_index.written_sentences[last + 1: current + 1]) > max_gap:
+            return None
+        return before[bisect.bisect_left(before, doc_index.sentences[last].start, key=lambda e: e.start)]
 
     # -- values -----------------------------------------------------------------------
     def value(self, doc: Doc, rule: Rule, start: int, end: int, sentence: Span) -> str:
         if not rule.value:
             return ""
-        span = doc[start:end]
-        after = doc[end: min(sentence.end, end + 8)]
+        doc_index = DocIndex.of(doc)
+        texts = doc_index.texts
+        stop = min(sentence.end, end + 8)
         if rule.value == "year":
             # the pattern ends on the year: "deal, signed in 2024, runs until 2027" gives 2027
-            years = [t.text for t in span if YEAR.match(t.text)]
-            return years[-1] if years else next((t.text for t in after if YEAR.match(t.text)), "")
+            years = [w for w in texts[start:end] if YEAR.match(w)]
+            return years[-1] if years else next((w for w in texts[end:stop] if YEAR.match(w)), "")
         if rule.value == "years":
-            for token in list(span) + list(after):
-                number = NUMBER_WORDS.get(token.lower_.split("-")[0]) or (
-                    int(token.text) if token.text.isdigit() and int(token.text) < 10 else None)
+            lowers = doc_index.lowers
+            for i in range(start, max(end, stop)):
+                number = NUMBER_WORDS.get(lowers[i].split("-")[0]) or (
+                    int(texts[i]) if texts[i].isdigit() and int(texts[i]) < 10 else None)
                 if number:
                     return str(number)
             return ""
         if rule.value == "period":
-            after = self.period(doc[start: min(sentence.end, end + 8)])
-            return after or self.period(doc[max(sentence.start, start - 8): start])
+            after = self.period(texts[start:stop])
+            return after or self.period(texts[max(sentence.start, start - 8): start])
         raise RuleFileError(f"rule {rule.id}: unknown value kind {rule.value!r}")
 
     @staticmethod
-    def period(span: Span) -> str:
+    def period(words: list[str]) -> str:
+        """The years the words (token texts) name: "2019/2022", "2014/2015" for "2014-15"."""
         years = []
-        for token in span:
-            if YEAR.match(token.text):
-                years.append(token.text)
-            elif SHORT_SPAN.match(token.text):
-                first, second = re.split(r"[-/–]", token.text)
+        for word in words:
+            if YEAR.match(word):
+                years.append(word)
+            elif SHORT_SPAN.match(word):
+                first, second = YEAR_SEPARATOR.split(word)
                 years += [first, second if len(second) == 4 else first[:2] + second]
         if len(years) >= 2:
             return f"{years[0]}/{years[1]}"
@@ -777,21 +958,25 @@ class RelationExtractor:
     def cue_tokens(doc: Doc, matcher: GatedMatcher) -> set[int]:
         return {i for _, s, e in matcher(doc) for i in range(s, e)}
 
-    def clause(self, doc: Doc, start: int, end: int, sentence: Span) -> range:
-        lowers = DocIndex.lowers(doc)
-        left = start
-        while left > sentence.start and lowers[left - 1] not in CLAUSE_BREAKS:
-            left -= 1
-        right = end
-        while right < sentence.end and lowers[right] not in CLAUSE_BREAKS:
-            right += 1
+    @staticmethod
+    def clause(doc: Doc, start: int, end: int, sentence: Span) -> range:
+        """doc[start:end] widened to the clause breaks before and after it, within the sentence."""
+        breaks = DocIndex.of(doc).clause_breaks
+        left, right = start, end
+        if start > sentence.start:
+            before = bisect.bisect_left(breaks, start) - 1  # the last break before start
+            left = max(sentence.start, breaks[before] + 1) if before >= 0 else sentence.start
+        if end < sentence.end:
+            after = bisect.bisect_left(breaks, end)  # the first break from end on
+            right = min(sentence.end, breaks[after]) if after < len(breaks) else sentence.end
         return range(left, right)
 
     def status(self, rule, relation, doc, start, end, sentence, hedges, denials, attributed) -> str:
         kind = RELATIONS[relation][2]
-        clause = set(self.clause(doc, start, end, sentence))
-        negated = {i for i in clause & denials if self.negated(doc, i)}
-        if kind != "state" and clause & denials - negated:
+        clause = self.clause(doc, start, end, sentence)
+        denied = denials.intersection(clause)
+        negated = {i for i in denied if self.negated(doc, i)}
+        if kind != "state" and denied - negated:
             return "denied"
         if negated and kind != "state":
             return "rumour"  # "have not ruled out": still possible
@@ -799,9 +984,9 @@ class RelationExtractor:
             return rule.status
         if kind == "rumour":
             return "rumour"
-        if kind == "event" and (clause & hedges or attributed):
+        if kind == "event" and (attributed or not hedges.isdisjoint(clause)):
             return "rumour"
-        if kind == "contract" and clause & hedges:
+        if kind == "contract" and not hedges.isdisjoint(clause):
             return "rumour"
         if kind != "state" and self.headline(sentence):
             return "rumour"  # a bare headline never makes a claim a fact on its own
@@ -810,36 +995,36 @@ class RelationExtractor:
     @staticmethod
     def negated(doc: Doc, index: int) -> bool:
         """A denial cue under a negation: "have not ruled out", "non esclude"."""
-        return any(w in ("not", "n't", "never", "non", "nor") for w in DocIndex.lowers(doc)[max(0, index - 2): index])
+        return any(w in ("not", "n't", "never", "non", "nor") for w in DocIndex.of(doc).lowers[max(0, index - 2): index])
 
     # -- attribution -------------------------------------------------------------------
     def sources_by_sentence(self, doc: Doc, names: dict):
         """Per sentence: (sources in force, named here?), and the tokens of source mentions."""
+        doc_index = DocIndex.of(doc)
         named: dict[int, list[str]] = {}
         trailing: set[int] = set()
         tokens: set[int] = set()
-        sentences = DocIndex.sentences(doc)
+        strings = doc.vocab.strings
         for match_id, start, end, alignment in self.attribution(doc, with_alignments=True):
-            slots = self.attribution_roles[doc.vocab.strings[match_id]]
+            key = strings[match_id]
+            slots = self.attribution_roles[key]
             for offset, index in enumerate(alignment):
                 if index not in slots:
                     continue
-                entity = self.entity_at(doc, start + offset)
-                if entity is None or entity.label_ not in {"MEDIA", "JOURNALIST", "PER", "COACH"}:
-                    continue
-                if entity.label_ == "COACH":
+                entity = doc_index.owners[start + offset]
+                if entity is None or entity.label_ not in ("MEDIA", "JOURNALIST", "PER"):
                     continue
                 name = names.get(entity.kb_id_, {}).get("name", entity.text)
-                sent = DocIndex.sentence_number(doc, start)
-                if self.attribution_trailing.get(doc.vocab.strings[match_id]):
+                sent = doc_index.sentence_number(start)
+                if self.attribution_trailing.get(key):
                     trailing.add(sent)
                 named.setdefault(sent, [])
                 if name not in named[sent]:
                     named[sent].append(name)
                 tokens.update(range(entity.start, entity.end))
+        paragraphs = doc_index.paragraphs
         result, current, paragraph = [], [], None
-        for i, sentence in enumerate(sentences):
-            this_paragraph = self.paragraph_of(doc, sentence)
+        for i, this_paragraph in enumerate(paragraphs):
             if this_paragraph != paragraph:
                 current, paragraph = [], this_paragraph
             if i in named:
@@ -848,23 +1033,12 @@ class RelationExtractor:
         for i in sorted(trailing):
             # a post signed "@SkySport" or "— Fabrizio Romano (@FabrizioRomano)": the
             # signature covers what came before it in its paragraph
-            paragraph = self.paragraph_of(doc, sentences[i])
             j = i - 1
-            while j >= 0 and self.paragraph_of(doc, sentences[j]) == paragraph:
+            while j >= 0 and paragraphs[j] == paragraphs[i]:
                 if not result[j][0]:
                     result[j] = (named[i], True)
                 j -= 1
         return result, tokens
-
-    @staticmethod
-    def paragraph_of(doc: Doc, sentence: Span) -> int:
-        """The paragraph a sentence is in: blank lines before it (computed once per doc)."""
-        breaks = doc.user_data.get("_paragraph_breaks")
-        if breaks is None:
-            text = doc.text
-            breaks = [m.start() for m in re.finditer(r"\n[ \t]*\n", text)]
-            doc.user_data["_paragraph_breaks"] = breaks
-        return bisect.bisect_left(breaks, sentence.start_char)
 
 
 IMPLIED = {
@@ -893,8 +1067,6 @@ def with_implied(triples: list[Triple]) -> list[Triple]:
                                    "confidence": round(t.confidence * 0.8, 2), "rule": f"implied:{t.rule}"}))
     return triples + extra
 
-
-CURRENT_JOB = {"coach_of", "sacked_by", "leaves", "contract_until", "contract_length"}
 
 
 def consistent(triples: list[Triple]) -> list[Triple]:

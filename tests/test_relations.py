@@ -217,3 +217,72 @@ def test_italian_coach_who_took_over_mid_season_replaces_his_predecessor(extract
 def test_italian_substitution_on_the_pitch_is_no_change_of_coach(extract):
     text = "Marco Silva ha cambiato tutto all'intervallo: Luca Bianchi è subentrato a Mario Rossi."
     assert not any(r == "replaces" for s, r, o in relations(extract("it", text)))
+
+
+def test_a_source_stops_at_the_paragraph_break(extract):
+    text = ("Fabrizio Romano reports that Juventus have made their choice.\n\n"
+            "Massimiliano Allegri is set to join Juventus on a three-year deal.")
+    assert ("Massimiliano Allegri", "contract_length", "Juventus", "3", "rumour", "") in extract("en", text)
+
+
+def test_each_article_is_read_on_its_own(extract):
+    """What one article says (its clubs, its sentences) never fills a slot in the next one."""
+    extract("en", "Chelsea are looking for a new coach.")
+    assert not any(r == "leaves" for s, r, o in relations(extract("en", "Enzo Maresca left in June to take a break.")))
+
+
+def test_a_past_spell_takes_its_period(extract):
+    found = extract("en", "Enzo Maresca spent three seasons in charge of Genoa, between 2019 and 2022.")
+    assert ("Enzo Maresca", "former_coach_of", "Genoa", "2019/2022", "fact", "") in found
+
+
+def test_a_job_held_since_a_year_is_current(extract):
+    found = extract("en", "Marco Silva has managed Fulham since 2021.")
+    assert ("Marco Silva", "coach_of", "Fulham", "", "fact", "") in found
+    assert not any(r == "former_coach_of" for s, r, o, *_ in found)
+
+
+def test_a_headline_alone_makes_no_fact(extract):
+    found = extract("en", "Chelsea sack Enzo Maresca\n\nThe club announced the decision on Monday.")
+    assert ("Enzo Maresca", "sacked_by", "Chelsea", "", "rumour", "") in found
+    found = extract("en", "Enzo Maresca is under pressure.\n\nChelsea sacked him on Monday.")
+    assert ("Enzo Maresca", "sacked_by", "Chelsea", "", "fact", "") in found
+
+
+def test_a_clause_runs_between_the_breaks_around_it():
+    import spacy
+
+    from pipeline.relations import DocIndex, RelationExtractor
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    doc = nlp("Allegri, who left Juventus in 2019, could join Milan next summer. He wants it.")
+    sentence = DocIndex.of(doc).sentences[0]
+
+    def clause_of(word: str) -> str:
+        i = next(t.i for t in doc if t.text == word)
+        found = RelationExtractor.clause(doc, i, i + 1, sentence)
+        return doc[found.start:found.stop].text
+
+    assert clause_of("could") == "could join Milan next summer."
+    assert clause_of("left") == "left Juventus in 2019"
+    assert clause_of("Allegri") == "Allegri"
+
+
+def test_the_doc_index_reads_each_tokens_own_strings():
+    """Token strings come from a cache shared by the English and Italian vocabularies."""
+    import spacy
+    from spacy.tokens import Span
+
+    from pipeline.relations import DocIndex
+
+    for lang, text in (("en", "Chelsea have sacked Enzo Maresca."), ("it", "Il Torino ha esonerato Paolo Vanoli."),
+                       ("en", "Torino sacked Paolo Vanoli.")):
+        doc = spacy.blank(lang)(text)
+        doc.ents = [Span(doc, len(doc) - 3, len(doc) - 1, label="COACH")]
+        index = DocIndex.of(doc)
+        assert index.lowers == [t.lower_ for t in doc]
+        assert index.texts == [t.text for t in doc]
+        assert index.lemmas == [t.lemma_ for t in doc]
+        assert index.ent_types == [t.ent_type_ for t in doc]
+        assert [e.text for e in index.ents] == [e.text for e in doc.ents]
