@@ -99,7 +99,7 @@ SUCCESSION_NOUNS = {"successor", "successors", "replacement", "replacements", "e
 CONFIDENCE = {"bound": 0.9, "nearest": 0.75, "topic": 0.6}
 
 WORDS: dict[int, str] = {}  # string-store hash -> string, shared by every vocab: a hash is of the string alone
-MAX_WORDS = 200_000  # then WORDS starts again: memory stays flat however many articles a run reads
+MAX_WORDS = 100_000  # then WORDS starts again: memory stays flat however many articles a run reads
 
 
 def strings_of(doc: Doc, attr: int) -> list[str]:
