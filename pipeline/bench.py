@@ -7,8 +7,9 @@
    RSS of its process tree sampled (psutil) and its largest process taken from the kernel
    (wait4): cold with 1 (the fastest of --repeats runs) and with 2 processes, warm (the
    same folder again), after a rule edit (a copy of the rules with one description
-   changed, through $CALCIO_RULES_DIR), and cold on N/10 articles for the memory comparison. The run record OUT/work/run.json
-   gives each stage's busy seconds and what it took from the cache.
+   changed, through $CALCIO_RULES_DIR), and cold on N/10 articles for the memory
+   comparison. The run record OUT/work/run.json gives each stage's busy seconds and what
+   it took from the cache.
 3. ceilings, in this process on the same texts: the spaCy tokenizer alone (no spaCy
    pipeline can be faster) and our NER model alone (tok2vec + ner), same batch size; and,
    to tell the annotate stage's own costs from the rest, the whole annotate pipeline
