@@ -28,10 +28,11 @@ PACKAGE = Path(__file__).resolve().parent
 
 # Source files whose code shapes each stage's result (besides models, KB and rules).
 STAGE_SOURCES = {
-    "annotate": ("annotate.py", "nlp.py", "knowledge.py", "components/*.py"),
+    "annotate": ("annotate.py", "nlp.py", "knowledge.py", "components/*.py", "tokens.py"),
     "normalise": ("normalise.py", "knowledge.py", "ruleset.py", "rulebook.py", "components/lemmas.py",
-                  "components/persons.py"),
-    "relations": ("relations.py", "ruleset.py", "rulebook.py", "components/lemmas.py", "engine.py"),
+                  "components/persons.py", "matching.py", "tokens.py"),
+    "relations": ("relations.py", "ruleset.py", "rulebook.py", "components/lemmas.py", "engine.py", "matching.py",
+                  "tokens.py"),
 }
 # Rule files (pipeline/rules/<lang>/<name>.yml) each stage reads.
 STAGE_RULES = {

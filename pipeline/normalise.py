@@ -40,6 +40,7 @@ from pipeline.components.persons import NOT_NAMES
 from pipeline.knowledge import Entity, KnowledgeBase, fold, load_kb
 from pipeline.matching import GatedMatcher
 from pipeline.ruleset import RuleSet, rules_for, with_apostrophe_variants
+from pipeline.tokens import as_strings
 
 PERSON_LABELS = {"PER", "COACH", "PLAYER", "PRESIDENT", "JOURNALIST"}
 ROLE_FOR_KB_TYPE = {"COACH": "COACH", "PLAYER": "PLAYER", "PRESIDENT": "PRESIDENT",
@@ -139,8 +140,7 @@ class Article:
         orth, lower, self.lemma_ids, self.ent_types, self.is_title, self.is_stop, self.spaced, ent_ids = \
             columns[:, :-1].T.tolist()
         self.strings = doc.vocab.strings
-        self.texts = [self.strings[h] for h in orth]
-        self.lower = [self.strings[h] for h in lower]
+        self.texts, self.lower = as_strings(doc, orth), as_strings(doc, lower)
         self.sentences = sentence_starts(doc) + [self.size]  # sentence starts, then the end
         self.sent_start: list[int] = []  # per token, where its sentence starts and ends
         self.sent_end: list[int] = []

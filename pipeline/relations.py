@@ -28,6 +28,7 @@ from spacy.tokens import Doc, Span
 
 from pipeline.matching import GatedMatcher
 from pipeline.ruleset import RuleFileError, RuleSet, rules_for, with_apostrophe_variants
+from pipeline.tokens import strings_of
 
 RELATIONS = {
     # relation: (subject type, object type, kind). state: background facts, no source;
@@ -97,25 +98,6 @@ RELATIVE_PRONOUNS = {"who", "che"}
 SUCCESSION_NOUNS = {"successor", "successors", "replacement", "replacements", "erede", "eredi", "successore",
                     "successori", "sostituto", "sostituti", "posto", "dopo"}
 CONFIDENCE = {"bound": 0.9, "nearest": 0.75, "topic": 0.6}
-
-WORDS: dict[int, str] = {}  # string-store hash -> string, shared by every vocab: a hash is of the string alone
-MAX_WORDS = 100_000  # then WORDS starts again: memory stays flat however many articles a run reads
-
-
-def strings_of(doc: Doc, attr: int) -> list[str]:
-    """Each token's string for a token attribute (LOWER, ORTH, LEMMA, ENT_TYPE). Looking
-    the hashes up in a dict of the strings seen before is faster than asking the string
-    store for each token; the store is asked only for strings new to that dict."""
-    hashes = doc.to_array(attr).tolist()
-    try:
-        return list(map(WORDS.__getitem__, hashes))
-    except KeyError:
-        if len(WORDS) > MAX_WORDS:
-            WORDS.clear()
-        strings = doc.vocab.strings
-        WORDS.update((h, strings[h]) for h in set(hashes).difference(WORDS))
-        return list(map(WORDS.__getitem__, hashes))
-
 
 class DocIndex:
     """What the rules ask of a doc thousands of times per article, built once per doc

@@ -11,6 +11,7 @@ from spacy.util import filter_spans
 from spacy.vocab import Vocab
 
 from pipeline.components.labels import entities_settled
+from pipeline.tokens import strings_of
 
 PARTICLES = {"de", "di", "da", "del", "della", "van", "von", "der", "ten", "dos", "das", "la", "le", "mac"}
 NOT_NAMES = {
@@ -102,7 +103,7 @@ def first_names_in_pairs(doc: Doc, ents: list[Span], found: list[Span], names: l
 @Language.component("person_names")
 def person_names(doc: Doc) -> Doc:
     names = name_tokens(doc)
-    lowers = [doc.vocab.strings[lower] for lower in doc.to_array(LOWER).tolist()]
+    lowers = strings_of(doc, LOWER)
     found = name_sequences(doc, names, lowers) + names_after_roles(doc, names, lowers)
     ents = list(doc.ents)
     found += first_names_in_pairs(doc, ents, found, names, lowers)
