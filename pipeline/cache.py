@@ -167,6 +167,3 @@ def get_json(cache: StageCache, key: str):
     except ValueError:  # a damaged entry is a miss: the stage runs again
         return None
 
-
-def put_json(cache: StageCache, key: str, value) -> None:
-    cache.put(key, json.dumps(value, ensure_ascii=False, sort_keys=True).encode("utf-8"))

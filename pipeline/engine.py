@@ -28,6 +28,7 @@ from spacy.tokens import Doc, DocBin
 
 from pipeline.ingest import Article
 from pipeline.language import assign_language
+from pipeline.write import ENTITY_COLUMNS, csv_lines, json_lines, sort_rows
 
 STAGES = ("language", "annotate", "normalise", "relations")
 
@@ -59,8 +60,8 @@ class Outcome:
     status: str = "ok"
     annotated: bytes | None = None   # the doc (DocBin bytes)
     normalised: bytes | None = None  # what normalise added to it (JSON, see normalise.additions)
-    entities: list[dict] | None = None
-    triples: list[dict] | None = None
+    entities: bytes | None = None    # its rows of entities.csv (write.csv_lines)
+    triples: bytes | None = None     # its triple rows, sorted (write.json_lines)
     failure: tuple[str, str] | None = None  # (stage, "Error: message")
 
 
@@ -271,7 +272,7 @@ def run_later_stages(item: Item, outcome: Outcome, seconds: dict, tokens: dict, 
             component = normaliser(lang, tokens.get(f"normalise:{lang}", ""))
             doc = component(annotated if annotated is not None else bytes_doc(item.start, blank(lang).vocab))
             outcome.normalised = json.dumps(additions(doc), ensure_ascii=False).encode()
-            outcome.entities = mention_rows(doc)
+            outcome.entities = csv_lines(ENTITY_COLUMNS, mention_rows(doc))
             normalised = doc
             seconds["normalise"] += time.perf_counter() - began
         if "relations" in item.run:
@@ -281,7 +282,7 @@ def run_later_stages(item: Item, outcome: Outcome, seconds: dict, tokens: dict, 
             doc = normalised if normalised is not None else \
                 with_additions(bytes_doc(item.start, blank(lang).vocab), json.loads(item.added))
             text = doc.text  # built anew on every access: once per doc, not per triple
-            outcome.triples = [triple_row(doc, t, text) for t in merge(component(doc))]
+            outcome.triples = json_lines(sort_rows([triple_row(doc, t, text) for t in merge(component(doc))]))
             seconds["relations"] += time.perf_counter() - began
     except Exception as error:  # noqa: BLE001 - one bad article must not stop the others
         outcome.failure = (stage, error_text(error))

@@ -20,7 +20,7 @@ from typing import Iterable, Iterator
 
 import spacy
 
-from pipeline.cache import StageCache, article_key, chained_key, get_json, model_digest, put_json, stage_fingerprint
+from pipeline.cache import StageCache, article_key, chained_key, get_json, model_digest, stage_fingerprint
 from pipeline.engine import Item, Job, Outcome, bytes_doc, make_engine, run_ordered
 from pipeline.ingest import Article, find_articles, ingest, DEFAULT_MAX_BYTES, DEFAULT_MAX_CHARS
 from pipeline.knowledge import KB_FILE, KnowledgeBaseError, load_kb
@@ -30,11 +30,10 @@ from pipeline.report import render_report
 from pipeline.rulebook import check_rules
 from pipeline.summary import SUMMARY_COLUMNS, Summary
 from pipeline.write import (
-    TRIPLE_COLUMNS, atomic_file, atomic_write, iter_csv, publish, sort_rows, start_staging, tally_csv, write_csv,
-    write_per_article,
+    ENTITY_COLUMNS, TRIPLE_COLUMNS, atomic_file, atomic_write, iter_csv, publish, start_staging, tally_csv, write_csv,
+    write_csv_bodies, write_per_article,
 )
 
-ENTITY_COLUMNS = ["article_id", "text", "canonical", "type", "entity_id", "start", "end", "sentence", "component"]
 ARTICLE_COLUMNS = ["article_id", "path", "date", "language", "language_prob", "status",
                    "n_entities", "n_triples", "sha256"]
 
@@ -239,13 +238,15 @@ class RunSetup:
 
 class Caches:
     """What each stage keeps per article: annotate its doc; normalise what it added to
-    that doc (see normalise.additions) and the entity rows; relations the triple rows."""
+    that doc (see normalise.additions) and its entities.csv rows (CSV lines); relations
+    its triple rows (JSON lines, sorted). The rows are kept as the output files hold them,
+    so writing those files is copying bytes."""
 
     def __init__(self, root: Path):
         self.docs = {"annotate": StageCache(root, "annotate", ".spacy"),
                      "normalise": StageCache(root, "normalise", ".added.json")}
-        self.rows = {"normalise": StageCache(root, "normalise", ".json"),
-                     "relations": StageCache(root, "relations", ".json")}
+        self.rows = {"normalise": StageCache(root, "normalise", ".csv"),
+                     "relations": StageCache(root, "relations", ".jsonl")}
 
     def has(self, stage: str, key: str) -> bool:
         return all(c.has(key) for c in (self.docs.get(stage), self.rows.get(stage)) if c is not None)
@@ -255,9 +256,9 @@ class Caches:
             self.docs["annotate"].put(keys["annotate"], outcome.annotated)
         if outcome.normalised is not None:
             self.docs["normalise"].put(keys["normalise"], outcome.normalised)
-            put_json(self.rows["normalise"], keys["normalise"], outcome.entities)
+            self.rows["normalise"].put(keys["normalise"], outcome.entities or b"")
         if outcome.triples is not None:
-            put_json(self.rows["relations"], keys["relations"], outcome.triples)
+            self.rows["relations"].put(keys["relations"], outcome.triples)
 
     def prune(self, stage: str, keep: set[str]) -> None:
         for cache in (self.docs.get(stage), self.rows.get(stage)):
@@ -449,22 +450,23 @@ def known_keys(entry: dict, stage: str, remedy: str) -> dict[str, str]:
     return {"annotate": entry["annotated"], stage: entry["key"]}
 
 
-def write_entities(source: Path, target: Path, caches: Caches) -> int:
+def write_entities(source: Path, target: Path, caches: Caches) -> None:
     """entities.csv from the normalise index of the run in source and the cache."""
     entries = read_index(source, "normalise", "run the normalise stage first")
-    rows = (row for e in entries for row in get_json(caches.rows["normalise"], e["key"]) or [])
-    return write_csv(target / "entities.csv", ENTITY_COLUMNS, rows)
+    write_csv_bodies(target / "entities.csv", ENTITY_COLUMNS,
+                     (caches.rows["normalise"].get(e["key"]) or b"" for e in entries))
 
 
 def write_triples(source: Path, target: Path, caches: Caches) -> int:
-    """work/triples.jsonl (all triple rows, in output order) from the relations index."""
+    """work/triples.jsonl (all triple rows, in output order) from the relations index;
+    returns the number of rows."""
     entries = read_index(source, "relations", "run the relations stage first")
     count = 0
-    with atomic_file(work_dir(target) / "triples.jsonl") as handle:
-        for entry in entries:  # sorted by article id: sorting each article's rows sorts all
-            for row in sort_rows(get_json(caches.rows["relations"], entry["key"]) or []):
-                handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-                count += 1
+    with atomic_file(work_dir(target) / "triples.jsonl", binary=True) as handle:
+        for entry in entries:  # sorted by article id, each entry's rows sorted: all are sorted
+            lines = caches.rows["relations"].get(entry["key"]) or b""
+            handle.write(lines)
+            count += lines.count(b"\n")
     return count
 
 

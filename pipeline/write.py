@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
 import re
@@ -19,6 +20,8 @@ TRIPLE_COLUMNS = [
     "article_id", "article_date", "language", "subject", "subject_type", "relation", "object",
     "object_type", "value", "status", "source", "confidence", "evidence", "start", "end", "rule",
 ]
+ENTITY_COLUMNS = ["article_id", "text", "canonical", "type", "entity_id", "start", "end", "sentence", "component"]
+CSV_LINE_END = "\r\n"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 NUMERIC_COLUMNS = {"confidence", "start", "end", "value", "n_entities", "n_triples", "language_prob",
                    "sentence", "n_articles"}
@@ -125,12 +128,37 @@ def write_csv(path: Path, columns: list[str], rows: Iterable[dict], bom: bool = 
     with atomic_file(path) as handle:
         if bom:
             handle.write("\ufeff")
-        writer = csv.writer(handle, lineterminator="\r\n")
+        writer = csv.writer(handle, lineterminator=CSV_LINE_END)
         writer.writerow(columns)
         for cells in safe_cells(columns, rows):
             writer.writerow(cells)
             count += 1
     return count
+
+
+def write_csv_bodies(path: Path, columns: list[str], bodies: Iterable[bytes], bom: bool = True) -> None:
+    """A CSV of the given header and bodies (each as csv_lines made it), written as write_csv."""
+    with atomic_file(path, binary=True) as handle:
+        handle.write((("\ufeff" if bom else "") + csv_text([columns])).encode("utf-8"))
+        for body in bodies:
+            handle.write(body)
+
+
+def csv_lines(columns: list[str], rows: Iterable[dict]) -> bytes:
+    """The rows as write_csv writes them after its header (UTF-8): the body of a CSV,
+    which a later write can copy without reading each row again."""
+    return csv_text(safe_cells(columns, rows)).encode("utf-8")
+
+
+def csv_text(cell_rows: Iterable[list[str]]) -> str:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator=CSV_LINE_END).writerows(cell_rows)
+    return buffer.getvalue()
+
+
+def json_lines(rows: Iterable[dict]) -> bytes:
+    """One JSON object per line, keys sorted (UTF-8): what triples.jsonl holds."""
+    return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows).encode("utf-8")
 
 
 def safe_cells(columns: list[str], rows: Iterable[dict]) -> Iterator[list[str]]:
@@ -143,13 +171,13 @@ def safe_cells(columns: list[str], rows: Iterable[dict]) -> Iterator[list[str]]:
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path):
-    """A text file opened for writing next to path; it replaces path only when the block
-    ends without error (and is removed otherwise)."""
+def atomic_file(path: Path, binary: bool = False):
+    """A file (text, or bytes with binary) opened for writing next to path; it replaces
+    path only when the block ends without error (and is removed otherwise)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with tmp.open("w", encoding="utf-8", newline="") as handle:
+        with (tmp.open("wb") if binary else tmp.open("w", encoding="utf-8", newline="")) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

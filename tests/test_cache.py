@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 from pipeline import ruleset
-from pipeline.cache import StageCache, article_key, chained_key, digest, get_json, put_json, stage_fingerprint
+from pipeline.cache import StageCache, article_key, chained_key, digest, get_json, stage_fingerprint
 
 
 def test_digest_separates_its_parts():
@@ -25,9 +25,9 @@ def test_article_key_changes_with_text_date_language_and_fingerprint():
 
 
 def test_entries_are_written_whole_read_back_and_pruned(tmp_path):
-    cache = StageCache(tmp_path, "relations", ".json")
-    put_json(cache, "ab12", [{"subject": "Marco Silva", "relation": "joins", "object": "Fulham"}])
-    put_json(cache, "cd34", [])
+    cache = StageCache(tmp_path, "normalise", ".added.json")
+    cache.put("ab12", b'[{"subject": "Marco Silva", "relation": "joins", "object": "Fulham"}]')
+    cache.put("cd34", b"[]")
     assert get_json(cache, "ab12")[0]["object"] == "Fulham"
     assert get_json(cache, "ee99") is None
     assert not list(tmp_path.rglob("*.tmp"))

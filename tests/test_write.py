@@ -2,7 +2,7 @@ import csv
 
 import pandas as pd
 
-from pipeline.write import TRIPLE_COLUMNS, excel_safe, write_csv
+from pipeline.write import TRIPLE_COLUMNS, csv_lines, excel_safe, json_lines, write_csv, write_csv_bodies
 
 ROW = {"article_id": "en/a", "subject": "=HYPERLINK(\"x\")", "relation": "coach_of", "object": "AC Milan",
        "evidence": "Line one,\n\"quoted\" line two", "start": 0, "end": 35, "confidence": "0.90",
@@ -26,6 +26,25 @@ def test_csv_round_trips_through_pandas_and_csv_module(tmp_path):
     assert rows[0]["evidence"] == frame.loc[0, "evidence"] == ROW["evidence"]
     assert rows[0]["subject"].startswith("'=")
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_csv_bodies_made_per_article_join_into_the_same_file_as_write_csv(tmp_path):
+    spurs = [ROW, {**ROW, "subject": "Thomas Frank", "evidence": "Frank, the new head coach", "start": 40}]
+    torino = [{**ROW, "article_id": "it/toro", "subject": "@TorinoFC", "evidence": "Vanoli è stato esonerato"}]
+    for bom in (True, False):
+        whole, joined = tmp_path / f"whole-{bom}.csv", tmp_path / f"joined-{bom}.csv"
+        write_csv(whole, TRIPLE_COLUMNS, spurs + torino, bom=bom)
+        write_csv_bodies(joined, TRIPLE_COLUMNS, [csv_lines(TRIPLE_COLUMNS, spurs), b"",
+                                                  csv_lines(TRIPLE_COLUMNS, torino)], bom=bom)
+        assert joined.read_bytes() == whole.read_bytes()
+    assert csv_lines(TRIPLE_COLUMNS, []) == b""
+
+
+def test_json_lines_are_one_sorted_object_per_line_even_with_newlines_in_text():
+    lines = json_lines([ROW, {"b": "città", "a": 1}]).decode("utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [ROW, {"a": 1, "b": "città"}]
+    assert lines[1] == '{"a": 1, "b": "città"}'
+    assert json_lines([]) == b""
 
 
 def test_bom_can_be_turned_off(tmp_path):
