@@ -1,10 +1,10 @@
 import pytest
-
-from pipeline.ingest import Article
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from langdetect import detector_factory
+from langdetect.lang_detect_exception import LangDetectException
 
+from pipeline.ingest import Article
 from pipeline.language import QuickDetector, assign_language, detect, load_profiles
 
 ENGLISH = ("Tottenham have sacked their manager after a run of five defeats, and the club is "
@@ -95,3 +95,25 @@ def test_the_quick_detector_gives_langdetects_own_probabilities():
         detector.n_trial = 3
         detector.append(text)
     assert [(p.lang, p.prob) for p in quick.get_probabilities()] == [(p.lang, p.prob) for p in plain.get_probabilities()]
+
+
+WORDS = ["il", "tecnico", "ha", "firmato", "the", "manager", "was", "sacked", "der", "Trainer", "wurde",
+         "entlassen", "el", "entrenador", "fue", "despedido", "Allegri", "Milan", "2027", "—", "città", "ça"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=40), st.integers(1, 7))
+def test_the_quick_detectors_probabilities_are_langdetects_on_any_mix_of_words(words, trials):
+    load_profiles()
+    text = " ".join(words)
+    quick = QuickDetector(detector_factory._factory)
+    plain = detector_factory._factory.create()
+    answers = []
+    for detector in (quick, plain):
+        detector.n_trial = trials
+        detector.append(text)
+        try:
+            answers.append([(p.lang, p.prob) for p in detector.get_probabilities()])
+        except LangDetectException as error:
+            answers.append(str(error))
+    assert answers[0] == answers[1]
