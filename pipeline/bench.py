@@ -46,7 +46,7 @@ from spacy.language import Language
 from pipeline.annotate import BATCH_SIZE, load_pipeline
 from pipeline.cli import positive_int
 from pipeline.ingest import read_article
-from pipeline.nlp import load_model, model_setting, single_blas_thread
+from pipeline.nlp import keep_freed_memory, load_model, model_setting, single_blas_thread
 from pipeline.ruleset import RULES_DIR, load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -432,6 +432,7 @@ def ner_only(lang: str) -> tuple[Language | None, str | None]:
 def measure_ceilings(texts: dict[str, list[str]]) -> dict:
     print("bench: ceilings: spaCy tokenizer and NER model alone ...", file=sys.stderr, flush=True)
     single_blas_thread()  # as in the pipeline's processes
+    keep_freed_memory()
     tokenizer, ner, annotate, models = {}, {}, {}, {}
     for lang, lang_texts in texts.items():
         tokenizer[lang] = throughput(spacy.blank(lang).tokenizer.pipe, lang_texts, BATCH_SIZE)

@@ -100,10 +100,11 @@ def annotator(lang: str, model: str | None, token: str) -> Language:
     from pipeline.annotate import load_pipeline  # noqa: PLC0415
 
     # built into the vocab the later stages read docs into: they take its fresh docs as they are
-    from pipeline.nlp import single_blas_thread  # noqa: PLC0415
+    from pipeline.nlp import keep_freed_memory, single_blas_thread  # noqa: PLC0415
 
     def build() -> Language:
         single_blas_thread()
+        keep_freed_memory()
         return load_pipeline(lang, model, blank(lang).vocab)
 
     return cached_pipeline("annotate", lang, model, token, build)

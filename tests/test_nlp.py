@@ -1,4 +1,8 @@
 """The annotate pipeline: components and model selection."""
+import platform
+import subprocess
+import sys
+
 import pytest
 import spacy
 
@@ -146,3 +150,32 @@ def test_the_model_multiplies_through_numpy_and_finds_the_same_entities():
     ours, plain = load_model(str(MODELS_DIR / "en")), spacy.load(MODELS_DIR / "en")
     assert {node.ops.use_blis for node in ours.get_pipe("tok2vec").model.walk()} == {False}
     assert [(e.text, e.label_) for e in ours(text).ents] == [(e.text, e.label_) for e in plain(text).ents]
+
+
+MAPPED_BLOCKS = """
+import ctypes, sys
+from pipeline.nlp import keep_freed_memory
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+before = libc.mallinfo2().hblks
+block = bytearray(8 * 1024 * 1024)  # an NER batch's array is a few MB
+print(libc.mallinfo2().hblks - before)
+"""
+
+
+def mapped_blocks_for_an_8_mb_array(setting: str) -> int:
+    done = subprocess.run([sys.executable, "-c", MAPPED_BLOCKS, setting], capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc", reason="glibc only")
+def test_freed_memory_is_kept_in_the_heap_instead_of_a_mapping_per_array():
+    assert mapped_blocks_for_an_8_mb_array("default") == 1  # glibc maps it, and unmaps it when freed
+    assert mapped_blocks_for_an_8_mb_array("keep") == 0
