@@ -4,7 +4,14 @@ import spacy
 from spacy.matcher import Matcher
 from spacy.tokens import Span
 
-from pipeline.matching import GatedMatcher, allowed_values, requirement
+from pipeline.matching import (
+    UNBOUNDED,
+    GatedMatcher,
+    allowed_values,
+    most_tokens,
+    reaches,
+    requirement,
+)
 
 
 @pytest.fixture()
@@ -66,7 +73,7 @@ def test_alignments_are_given_in_document_offsets(nlp):
     gated = GatedMatcher(nlp.vocab)
     gated.add("radar", [RADAR], greedy="LONGEST")
     doc = doc_with_clubs(nlp, "Nothing new today. Rossi is on radar of Parma.", ["Parma"])
-    [(key, start, end, alignment)] = gated(doc, with_alignments=True)
+    [(_key, start, end, alignment)] = gated(doc, with_alignments=True)
     assert doc[start:end].text == "on radar of Parma"
     assert alignment == [0, 1, 2, 3]
 
@@ -105,3 +112,75 @@ def test_each_doc_gets_its_own_sentences_and_words(nlp):
     assert [first[a:b].text for _, a, b in gated(first)] == ["sacked"]
     assert [(a, second[a:b].text) for _, a, b in gated(second)] == [(5, "dismissed"), (9, "sacked")]
     assert [first[a:b].text for _, a, b in gated(first)] == ["sacked"]
+
+
+def plain_matches(nlp, doc, patterns: dict[str, list[dict]], with_alignments: bool = False) -> list[tuple]:
+    """What one spaCy Matcher finds over each sentence, in document offsets and order."""
+    plain = Matcher(nlp.vocab)
+    for key, pattern in patterns.items():
+        plain.add(key, [pattern], greedy="LONGEST")
+    found = [(k, a + s.start, b + s.start, *rest) for s in doc.sents
+             for k, a, b, *rest in plain(s, with_alignments=with_alignments)]
+    order = {nlp.vocab.strings[k]: n for n, k in enumerate(patterns)}
+    return sorted(found, key=lambda m: (m[1], -m[2], order[m[0]]))
+
+
+SIGNED_UNTIL = [{"LOWER": "signed"}, {"IS_ALPHA": True, "OP": "{0,2}"}, {"LOWER": "until"}, {"SHAPE": "dddd"}]
+
+
+def test_how_far_a_pattern_reaches_around_its_anchors():
+    assert [most_tokens({"OP": op}) for op in ("?", "!", "{3}", "{1,4}", "{,2}")] == [1, 1, 3, 4, 2]
+    assert most_tokens({"OP": "+"}) == most_tokens({"OP": "*"}) == most_tokens({"OP": "{2,}"}) == UNBOUNDED
+    assert reaches(SIGNED_UNTIL) == ((("LOWER", frozenset({"signed"})), 0, 4), (("LOWER", frozenset({"until"})), 3, 1))
+    assert reaches(RADAR)[-1] == (("ENT_TYPE", frozenset({"CLUB"})), 3, 0)
+
+
+def test_a_pattern_runs_over_the_window_around_its_anchors(nlp):
+    gated = GatedMatcher(nlp.vocab)
+    gated.add("until", [SIGNED_UNTIL])
+    doc = nlp("After a long summer of talks with the board the coach finally signed a deal until 2027 on Monday.")
+    signed = next(t.i for t in doc if t.text == "signed")
+    [(_gate, windows)] = gated.opened(doc)
+    assert windows == [(signed, signed + 5)]  # "signed" with what may follow it, not the whole sentence
+    assert [doc[a:b].text for _, a, b in gated(doc)] == ["signed a deal until 2027"]
+
+
+def test_anchors_too_far_apart_open_no_window(nlp):
+    gated = GatedMatcher(nlp.vocab)
+    gated.add("until", [SIGNED_UNTIL])
+    doc = nlp("He signed for Parma in the spring and has stayed there until 2026.")
+    assert gated.opened(doc) == [] and gated(doc) == []
+
+
+WINDOW_PATTERNS = {
+    "role_of_club": [{"LOWER": {"IN": ["coach", "manager", "boss"]}}, {"LOWER": {"IN": ["of", "at"]}},
+                     {"LOWER": "the", "OP": "?"}, {"ENT_TYPE": "CLUB", "OP": "+"}],
+    "n_year_deal": [{"LOWER": {"IN": ["two", "three"]}}, {"ORTH": "-", "OP": "?"}, {"LOWER": "year"},
+                    {"ORTH": "-", "OP": "?"}, {"LOWER": {"IN": ["deal", "contract"]}}],
+    "left_for": [{"LEMMA": "leave"}, {"IS_ALPHA": True, "OP": "*"}, {"LOWER": "for"}, {"ENT_TYPE": "CLUB"}],
+    "sacked": [{"LOWER": {"REGEX": "^(sacked|dismisse[ds])$"}}, {"LOWER": "by", "OP": "?"},
+               {"ENT_TYPE": "CLUB", "OP": "{0,3}"}],
+}
+
+
+def test_windows_find_what_a_matcher_finds_over_each_sentence(nlp):
+    text = ("The coach of Parma, who signed a three-year deal, was sacked by Empoli and then left quietly for Genoa. "
+            "Two managers at the club, the boss of the Inter Milan academy and a coach at Genoa, "
+            "agreed a two year contract and a three - year deal. Nobody was dismissed. "
+            "She left Parma with a two - year - old deal for Empoli in mind.")
+    doc = doc_with_clubs(nlp, text, ["Parma", "Empoli", "Genoa", "Inter"])
+    milan = next(t.i for t in doc if t.text == "Milan")
+    doc.ents = [*doc.ents, Span(doc, milan, milan + 1, label="CLUB")]
+    for token in doc:
+        token.lemma_ = "leave" if token.lower_ in ("left", "leaves") else token.lower_
+    gated = GatedMatcher(nlp.vocab)
+    for key, pattern in WINDOW_PATTERNS.items():
+        gated.add(key, [pattern], greedy="LONGEST", aligned=key != "sacked")
+    expected = plain_matches(nlp, doc, WINDOW_PATTERNS, with_alignments=True)
+    found = gated(doc, with_alignments=True)
+    assert [m[:3] for m in found] == [m[:3] for m in expected]
+    assert [m[3] for m in found] == [None if nlp.vocab.strings[m[0]] == "sacked" else m[3] for m in expected]
+    assert {doc[a:b].text for _, a, b, _ in found} >= {"coach of Parma", "three-year deal", "sacked by Empoli",
+                                                       "boss of the Inter Milan", "two year contract",
+                                                       "left quietly for Genoa"}
+    assert sum(b - a for _, windows in gated.opened(doc) for a, b in windows) < len(doc)
