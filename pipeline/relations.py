@@ -177,13 +177,18 @@ class DocIndex:
         return [s.start for s in self.sentences]
 
     def sentence_number(self, token_index: int) -> int:
-        """The index in sentences of the sentence holding the token."""
-        return max(0, bisect.bisect_right(self.sentence_starts, token_index) - 1)
+        """The index in sentences of the sentence holding the token doc[token_index]."""
+        return self.sentence_of[token_index]
 
     @cached_property
     def token_sentences(self) -> numpy.ndarray:
         """Each token's sentence number."""
         return numpy.maximum(0, numpy.searchsorted(self.sentence_starts, numpy.arange(len(self.doc)), side="right") - 1)
+
+    @cached_property
+    def sentence_of(self) -> list[int]:
+        """Each token's sentence number, as a list: faster to index one by one."""
+        return self.token_sentences.tolist()
 
     @cached_property
     def written_sentences(self) -> list[bool]:
@@ -307,13 +312,6 @@ def relation_rules(rule_set: RuleSet) -> list[Rule]:
     return rules
 
 
-def cue_matcher(nlp: Language, entries: list[dict]) -> GatedMatcher:
-    matcher = GatedMatcher(nlp.vocab)
-    for entry in entries:
-        matcher.add(entry["id"], [with_apostrophe_variants(entry["pattern"])])
-    return matcher
-
-
 def per_entity(method: Callable[..., bool]) -> Callable[..., bool]:
     """Memoise a test of an entity, once per doc, extractor and further arguments: the rules
     ask it of the same few entities for every match in the doc."""
@@ -348,26 +346,46 @@ class RelationExtractor:
         self.matcher = GatedMatcher(nlp.vocab)
         for rule in self.rules.values():
             self.matcher.add(rule.id, [rule.pattern], greedy="LONGEST", aligned=bool(rule.roles))
+        # hedges, denials and attribution patterns are kept twice: in a matcher per kind
+        # (which rules match a sentence, for the rule book) and together in self.cues, run
+        # once per doc: where a GatedMatcher's gates open costs about as much per call as
+        # the matching in them
+        self.cues = GatedMatcher(nlp.vocab)
+        self.cue_kinds: dict[int, tuple[str, str]] = {}  # match key in cues -> (kind, key)
         status = rule_set["status"]
-        self.hedges = cue_matcher(nlp, status["hedge"])
-        self.denials = cue_matcher(nlp, status["denial"])
+        self.hedges = self.cue_matcher(nlp, "hedge", status["hedge"])
+        self.denials = self.cue_matcher(nlp, "denial", status["denial"])
         attribution = rule_set["attribution"]
-        self.attribution = GatedMatcher(nlp.vocab)
         self.attribution_roles = {}
         self.attribution_trailing = {e["id"]: bool(e.get("trailing")) for e in attribution}
+        entries = []
         for entry in attribution:
             pattern = [dict(t) for t in entry["pattern"]]
             self.attribution_roles[entry["id"]] = [i for i, t in enumerate(pattern) if t.pop("role", None)]
-            self.attribution.add(entry["id"], [with_apostrophe_variants(pattern)], greedy="LONGEST")
+            entries.append({"id": entry["id"], "pattern": pattern})
+        self.attribution = self.cue_matcher(nlp, "attribution", entries, greedy="LONGEST", aligned=True)
+
+    def cue_matcher(self, nlp: Language, kind: str, entries: list[dict], greedy: str | None = None,
+                    aligned: bool = False) -> GatedMatcher:
+        """A matcher of the entries' patterns, which also go into self.cues."""
+        matcher = GatedMatcher(nlp.vocab)
+        for entry in entries:
+            patterns = [with_apostrophe_variants(entry["pattern"])]
+            matcher.add(entry["id"], patterns, greedy=greedy)
+            key = f"{kind}:{entry['id']}"
+            self.cues.add(key, patterns, greedy=greedy, aligned=aligned)
+            self.cue_kinds[nlp.vocab.strings[key]] = (kind, entry["id"])
+        return matcher
 
     # -- entry point --------------------------------------------------------------------
     def __call__(self, doc: Doc) -> list[Triple]:
         doc_index = DocIndex.of(doc)
         names = doc.user_data.get("entities", {})
         article_id = doc.user_data.get("article_id", "")
-        sources, source_tokens = self.sources_by_sentence(doc, names)
-        hedge_tokens = self.cue_tokens(doc, self.hedges)
-        denial_tokens = self.cue_tokens(doc, self.denials)
+        cues = self.cue_matches(doc)
+        sources, source_tokens = self.sources_by_sentence(doc, names, cues["attribution"])
+        hedge_tokens = self.cue_tokens(cues["hedge"])
+        denial_tokens = self.cue_tokens(cues["denial"])
         sentences = doc_index.sentences
         strings = doc.vocab.strings
         triples = []
@@ -471,7 +489,7 @@ class RelationExtractor:
             tokens, columns = numpy.nonzero(nearest_cue == words)  # numpy.isin, three times faster here
             for token, column in zip(tokens.tolist(), columns.tolist()):
                 for context in contexts_of[int(words[token, column])]:
-                    found.setdefault(context, set()).add(int(doc_index.token_sentences[token]))
+                    found.setdefault(context, set()).add(doc_index.sentence_of[token])
             return found
         return doc_index.remember((id(self), "sentences by context"), compute)
 
@@ -850,11 +868,15 @@ class RelationExtractor:
         """The club a sentence without one is about: the first club (its likely subject) of
         the last of the two sentences before that names one, not as an opponent, a
         person's club or a past job."""
-        doc_index = DocIndex.of(doc)
-        clubs = doc_index.remember((id(self), "recent clubs"), lambda: [
-            e for e in doc_index.ents if e.label_ == "CLUB" and not self.opponent(doc, e)
-            and not self.attached_to_person(doc, e) and not self.past_job(doc, e)])
-        return self.subject_of_last_sentence(doc, ended_by(clubs, sentence.start), sentence, max_gap=2)
+        clubs = ended_by(DocIndex.of(doc).labelled("CLUB"), sentence.start)
+        return self.subject_of_last_sentence(doc, clubs, sentence, max_gap=2,
+                                             fits=lambda club: self.plain_club(doc, club))
+
+    @per_entity
+    def plain_club(self, doc: Doc, club: Span) -> bool:
+        """A club named for itself: not as an opponent, a person's club or a past job."""
+        return not self.opponent(doc, club) and not self.attached_to_person(doc, club) \
+            and not self.past_job(doc, club)
 
     @staticmethod
     def salient_club(doc: Doc, sentence: Span) -> Span | None:
@@ -884,18 +906,21 @@ class RelationExtractor:
         return self.subject_of_last_sentence(doc, before, sentence, max_gap=3)
 
     @staticmethod
-    def subject_of_last_sentence(doc: Doc, before: list[Span], sentence: Span, max_gap: int) -> Span | None:
-        """The first of `before` (in text order) in the last sentence holding one, if that
-        sentence is at most `max_gap` non-blank sentences back: the likely subject the text
-        is still about."""
-        if not before:
+    def subject_of_last_sentence(doc: Doc, before: list[Span], sentence: Span, max_gap: int,
+                                 fits: Callable[[Span], bool] = lambda entity: True) -> Span | None:
+        """The first of `before` (in text order) that fits, in the last sentence holding one,
+        if that sentence is at most `max_gap` non-blank sentences back: the likely subject
+        the text is still about. Only the entities from there on are tested."""
+        latest = next((e for e in reversed(before) if fits(e)), None)
+        if latest is None:
             return None
         doc_index = DocIndex.of(doc)
-        last = doc_index.sentence_number(before[-1].start)
+        last = doc_index.sentence_number(latest.start)
         current = doc_index.sentence_number(sentence.start)
         if sum(doc_index.written_sentences[last + 1: current + 1]) > max_gap:
             return None
-        return before[bisect.bisect_left(before, doc_index.sentences[last].start, key=lambda e: e.start)]
+        opening = bisect.bisect_left(before, doc_index.sentences[last].start, key=lambda e: e.start)
+        return next(e for e in before[opening:] if fits(e))
 
     # -- values -----------------------------------------------------------------------
     def value(self, doc: Doc, rule: Rule, start: int, end: int, sentence: Span) -> str:
@@ -936,9 +961,19 @@ class RelationExtractor:
         return years[0] if years else ""
 
     # -- status -----------------------------------------------------------------------
+    def cue_matches(self, doc: Doc) -> dict[str, list[tuple[str, int, int, list[int] | None]]]:
+        """Per kind of cue (hedge, denial, attribution): its matches in the doc, in the
+        order its own matcher gives them, as (key, start, end, alignment)."""
+        found: dict[str, list] = {"hedge": [], "denial": [], "attribution": []}
+        for match_id, start, end, alignment in self.cues(doc, with_alignments=True):
+            kind, key = self.cue_kinds[match_id]
+            found[kind].append((key, start, end, alignment))
+        return found
+
     @staticmethod
-    def cue_tokens(doc: Doc, matcher: GatedMatcher) -> set[int]:
-        return {i for _, s, e in matcher(doc) for i in range(s, e)}
+    def cue_tokens(matches: list[tuple]) -> set[int]:
+        """The tokens the matches cover."""
+        return {i for _, s, e, _ in matches for i in range(s, e)}
 
     @staticmethod
     def clause(doc: Doc, start: int, end: int, sentence: Span) -> range:
@@ -980,15 +1015,14 @@ class RelationExtractor:
         return any(w in ("not", "n't", "never", "non", "nor") for w in DocIndex.of(doc).lowers[max(0, index - 2): index])
 
     # -- attribution -------------------------------------------------------------------
-    def sources_by_sentence(self, doc: Doc, names: dict):
-        """Per sentence: (sources in force, named here?), and the tokens of source mentions."""
+    def sources_by_sentence(self, doc: Doc, names: dict, matches: list[tuple]):
+        """Per sentence: (sources in force, named here?), and the tokens of source mentions.
+        matches: those of the attribution patterns, as cue_matches gives them."""
         doc_index = DocIndex.of(doc)
         named: dict[int, list[str]] = {}
         trailing: set[int] = set()
         tokens: set[int] = set()
-        strings = doc.vocab.strings
-        for match_id, start, end, alignment in self.attribution(doc, with_alignments=True):
-            key = strings[match_id]
+        for key, start, end, alignment in matches:
             slots = self.attribution_roles[key]
             for offset, index in enumerate(alignment):
                 if index not in slots:

@@ -286,3 +286,26 @@ def test_the_doc_index_reads_each_tokens_own_strings():
         assert index.lemmas == [t.lemma_ for t in doc]
         assert index.ent_types == [t.ent_type_ for t in doc]
         assert [e.text for e in index.ents] == [e.text for e in doc.ents]
+
+
+def test_one_pass_finds_each_kind_of_cue_its_own_matcher_finds():
+    """Hedges, denials and attribution run as one matcher: per kind, the same matches, in
+    the same order, as that kind's matcher alone."""
+    import spacy
+    from spacy.tokens import Span
+
+    from pipeline.relations import RelationExtractor
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    extractor = RelationExtractor(nlp)
+    doc = nlp("According to Sky Sport, Chelsea could appoint Enzo Maresca. "
+              "Juventus have ruled out a move, Fabrizio Romano reports.")
+    doc.ents = [Span(doc, 2, 4, label="MEDIA"), Span(doc, 20, 22, label="JOURNALIST")]
+    found = extractor.cue_matches(doc)
+    strings = doc.vocab.strings
+    for kind, matcher in (("hedge", extractor.hedges), ("denial", extractor.denials),
+                          ("attribution", extractor.attribution)):
+        alone = [(strings[key], start, end) for key, start, end, *_ in matcher(doc, with_alignments=True)]
+        assert alone, kind
+        assert [(key, start, end) for key, start, end, _ in found[kind]] == alone
