@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
@@ -137,6 +138,9 @@ class StageCache:
     def has(self, key: str) -> bool:
         return self.path(key).is_file()
 
+    def remove(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
     def put(self, key: str, data: bytes) -> None:
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,3 +171,17 @@ def get_json(cache: StageCache, key: str):
     except ValueError:  # a damaged entry is a miss: the stage runs again
         return None
 
+
+
+def sealed(body: bytes) -> bytes:
+    """The body after a first line with its CRC-32: for entries copied into an output as
+    they are (see unsealed)."""
+    return b"#crc32 %08x\n" % zlib.crc32(body) + body
+
+
+def unsealed(data: bytes | None) -> bytes | None:
+    """The body of a sealed entry; None when it is missing or damaged."""
+    if data is None:
+        return None
+    head, _, body = data.partition(b"\n")
+    return body if head == b"#crc32 %08x" % zlib.crc32(body) else None

@@ -20,7 +20,9 @@ from typing import Iterable, Iterator
 
 import spacy
 
-from pipeline.cache import StageCache, article_key, chained_key, get_json, model_digest, stage_fingerprint
+from pipeline.cache import (
+    StageCache, article_key, chained_key, get_json, model_digest, sealed, stage_fingerprint, unsealed,
+)
 from pipeline.engine import Item, Job, Outcome, bytes_doc, make_engine, run_ordered
 from pipeline.ingest import Article, find_articles, ingest, DEFAULT_MAX_BYTES, DEFAULT_MAX_CHARS
 from pipeline.knowledge import KB_FILE, KnowledgeBaseError, load_kb
@@ -240,13 +242,14 @@ class Caches:
     """What each stage keeps per article: annotate its doc; normalise what it added to
     that doc (see normalise.additions) and its entities.csv rows (CSV lines); relations
     its triple rows (JSON lines, sorted). The rows are kept as the output files hold them,
-    so writing those files is copying bytes."""
+    so writing those files is copying bytes; each rows entry is sealed with its checksum,
+    so that a damaged one is never copied."""
 
     def __init__(self, root: Path):
         self.docs = {"annotate": StageCache(root, "annotate", ".spacy"),
                      "normalise": StageCache(root, "normalise", ".added.json")}
-        self.rows = {"normalise": StageCache(root, "normalise", ".csv"),
-                     "relations": StageCache(root, "relations", ".jsonl")}
+        self.rows = {"normalise": StageCache(root, "normalise", ".entities"),
+                     "relations": StageCache(root, "relations", ".triples")}
 
     def has(self, stage: str, key: str) -> bool:
         return all(c.has(key) for c in (self.docs.get(stage), self.rows.get(stage)) if c is not None)
@@ -256,9 +259,9 @@ class Caches:
             self.docs["annotate"].put(keys["annotate"], outcome.annotated)
         if outcome.normalised is not None:
             self.docs["normalise"].put(keys["normalise"], outcome.normalised)
-            self.rows["normalise"].put(keys["normalise"], outcome.entities or b"")
+            self.rows["normalise"].put(keys["normalise"], sealed(outcome.entities or b""))
         if outcome.triples is not None:
-            self.rows["relations"].put(keys["relations"], outcome.triples)
+            self.rows["relations"].put(keys["relations"], sealed(outcome.triples))
 
     def prune(self, stage: str, keep: set[str]) -> None:
         for cache in (self.docs.get(stage), self.rows.get(stage)):
@@ -274,7 +277,7 @@ def plan_item(article: Article, wanted: tuple[str, ...], keys: dict[str, str] | 
     if keys is None:
         return Item(article, tuple(wanted))
     run = [s for s in wanted if s in NLP_STAGES]
-    if caches.has(run[-1], keys[run[-1]]):
+    if all(caches.has(stage, keys[stage]) for stage in run):  # the write stage reads each one's rows
         return Item(stripped(article), ())
     for position in range(len(run) - 1, -1, -1):
         stage = run[position]
@@ -453,8 +456,7 @@ def known_keys(entry: dict, stage: str, remedy: str) -> dict[str, str]:
 def write_entities(source: Path, target: Path, caches: Caches) -> None:
     """entities.csv from the normalise index of the run in source and the cache."""
     entries = read_index(source, "normalise", "run the normalise stage first")
-    write_csv_bodies(target / "entities.csv", ENTITY_COLUMNS,
-                     (caches.rows["normalise"].get(e["key"]) or b"" for e in entries))
+    write_csv_bodies(target / "entities.csv", ENTITY_COLUMNS, cached_rows(caches, "normalise", entries))
 
 
 def write_triples(source: Path, target: Path, caches: Caches) -> int:
@@ -463,11 +465,28 @@ def write_triples(source: Path, target: Path, caches: Caches) -> int:
     entries = read_index(source, "relations", "run the relations stage first")
     count = 0
     with atomic_file(work_dir(target) / "triples.jsonl", binary=True) as handle:
-        for entry in entries:  # sorted by article id, each entry's rows sorted: all are sorted
-            lines = caches.rows["relations"].get(entry["key"]) or b""
+        for lines in cached_rows(caches, "relations", entries):  # by article id, each sorted: all sorted
             handle.write(lines)
             count += lines.count(b"\n")
     return count
+
+
+def cached_rows(caches: Caches, stage: str, entries: list[dict]) -> Iterator[bytes]:
+    """The rows each index entry's cache entry holds. Entries that are missing or damaged
+    are removed and reported once all are read, as a StageError (the file being written
+    is then left unwritten); the next run makes them anew."""
+    lost = []
+    for entry in entries:
+        rows = unsealed(caches.rows[stage].get(entry["key"]))
+        if rows is None:
+            lost.append(entry)
+        else:
+            yield rows
+    if lost:
+        for entry in lost:
+            caches.rows[stage].remove(entry["key"])
+        raise StageError(f"the cached {stage} results of {len(lost)} article(s) ({lost[0]['article_id']} first) "
+                         f"were missing or damaged and have been removed: run the same command again to redo them")
 
 
 def normalised_docs(out: Path) -> Iterator:

@@ -5,7 +5,7 @@ import shutil
 from pathlib import Path
 
 from pipeline import ruleset
-from pipeline.cache import StageCache, article_key, chained_key, digest, get_json, stage_fingerprint
+from pipeline.cache import StageCache, article_key, chained_key, digest, get_json, sealed, stage_fingerprint, unsealed
 
 
 def test_digest_separates_its_parts():
@@ -71,3 +71,12 @@ def test_a_coreference_edit_changes_normalise_and_a_kb_edit_changes_annotate(tmp
                   encoding="utf-8")
     assert stage_fingerprint("annotate", "it", "model", kb_path=kb, rules_dir=rules) != annotate
     assert stage_fingerprint("annotate", "it", "other model", kb_path=kb, rules_dir=rules) != annotate
+
+
+def test_a_sealed_entry_gives_back_its_body_and_nothing_once_damaged():
+    body = '{"subject": "Marco Silva", "relation": "joins", "object": "Fulham"}\n'.encode("utf-8")
+    entry = sealed(body)
+    assert unsealed(entry) == body and unsealed(sealed(b"")) == b""
+    assert unsealed(entry[:-3]) is None                       # cut short
+    assert unsealed(entry.replace(b"Fulham", b"Fulhan")) is None  # one byte changed
+    assert unsealed(body) is None and unsealed(None) is None  # never sealed, missing

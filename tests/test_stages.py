@@ -117,6 +117,23 @@ def test_stage_commands_reuse_the_cache_too(folder, tmp_path, rules_copy):
     assert run("normalise", "--out", str(out)) == 0
 
 
+@pytest.mark.parametrize("stage, suffix", [("relations", ".triples"), ("normalise", ".entities")])
+def test_a_damaged_cache_entry_is_never_copied_out_and_is_redone_by_the_next_run(folder, tmp_path, stage, suffix):
+    out = tmp_path / "out"
+    extract(folder, out)
+    first = outputs(out)
+    entry = next((out / "work" / "cache" / stage).rglob(f"*{suffix}"))
+    entry.write_bytes(entry.read_bytes()[:-25])  # cut short
+    errors = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(errors):
+        assert main(["extract", "--in", str(folder), "--out", str(out), *FAST]) == 2
+    assert f"cached {stage} results of 1 article(s)" in errors.getvalue()
+    assert outputs(out) == first and not entry.exists()
+    record = extract(folder, out)
+    assert ran(record)[stage] == 1 and reused(record)["annotate"] == 4
+    assert outputs(out) == first
+
+
 def test_cache_entries_of_articles_gone_from_the_folder_are_pruned(folder, tmp_path):
     out = tmp_path / "out"
     extract(folder, out)
