@@ -346,15 +346,13 @@ class RelationExtractor:
         self.matcher = GatedMatcher(nlp.vocab)
         for rule in self.rules.values():
             self.matcher.add(rule.id, [rule.pattern], greedy="LONGEST", aligned=bool(rule.roles))
-        # hedges, denials and attribution patterns are kept twice: in a matcher per kind
-        # (which rules match a sentence, for the rule book) and together in self.cues, run
-        # once per doc: where a GatedMatcher's gates open costs about as much per call as
-        # the matching in them
+        # hedges, denials and attribution cues share one matcher, run once per doc: where a
+        # GatedMatcher's gates open costs about as much per call as the matching in them
         self.cues = GatedMatcher(nlp.vocab)
-        self.cue_kinds: dict[int, tuple[str, str]] = {}  # match key in cues -> (kind, key)
+        self.cue_kinds: dict[int, tuple[str, str]] = {}  # match key in cues -> (kind, rule id)
         status = rule_set["status"]
-        self.hedges = self.cue_matcher(nlp, "hedge", status["hedge"])
-        self.denials = self.cue_matcher(nlp, "denial", status["denial"])
+        self.add_cues(nlp, "hedge", status["hedge"])
+        self.add_cues(nlp, "denial", status["denial"])
         attribution = rule_set["attribution"]
         self.attribution_roles = {}
         self.attribution_trailing = {e["id"]: bool(e.get("trailing")) for e in attribution}
@@ -363,19 +361,15 @@ class RelationExtractor:
             pattern = [dict(t) for t in entry["pattern"]]
             self.attribution_roles[entry["id"]] = [i for i, t in enumerate(pattern) if t.pop("role", None)]
             entries.append({"id": entry["id"], "pattern": pattern})
-        self.attribution = self.cue_matcher(nlp, "attribution", entries, greedy="LONGEST", aligned=True)
+        self.add_cues(nlp, "attribution", entries, greedy="LONGEST", aligned=True)
 
-    def cue_matcher(self, nlp: Language, kind: str, entries: list[dict], greedy: str | None = None,
-                    aligned: bool = False) -> GatedMatcher:
-        """A matcher of the entries' patterns, which also go into self.cues."""
-        matcher = GatedMatcher(nlp.vocab)
+    def add_cues(self, nlp: Language, kind: str, entries: list[dict], greedy: str | None = None,
+                 aligned: bool = False) -> None:
+        """The entries' patterns into self.cues, each under a key naming its kind."""
         for entry in entries:
-            patterns = [with_apostrophe_variants(entry["pattern"])]
-            matcher.add(entry["id"], patterns, greedy=greedy)
             key = f"{kind}:{entry['id']}"
-            self.cues.add(key, patterns, greedy=greedy, aligned=aligned)
+            self.cues.add(key, [with_apostrophe_variants(entry["pattern"])], greedy=greedy, aligned=aligned)
             self.cue_kinds[nlp.vocab.strings[key]] = (kind, entry["id"])
-        return matcher
 
     # -- entry point --------------------------------------------------------------------
     def __call__(self, doc: Doc) -> list[Triple]:
@@ -962,8 +956,8 @@ class RelationExtractor:
 
     # -- status -----------------------------------------------------------------------
     def cue_matches(self, doc: Doc) -> dict[str, list[tuple[str, int, int, list[int] | None]]]:
-        """Per kind of cue (hedge, denial, attribution): its matches in the doc, in the
-        order its own matcher gives them, as (key, start, end, alignment)."""
+        """Per kind of cue (hedge, denial, attribution): its matches in the doc, in document
+        order, as (rule id, start, end, alignment)."""
         found: dict[str, list] = {"hedge": [], "denial": [], "attribution": []}
         for match_id, start, end, alignment in self.cues(doc, with_alignments=True):
             kind, key = self.cue_kinds[match_id]

@@ -417,9 +417,9 @@ class ExampleRunner:
         doc = self.nlp(sentence)
         if kind == "coref":
             return self.ids(doc, self.normaliser.coref)
-        matcher = {"relations": self.extractor.matcher, "hedge": self.extractor.hedges,
-                   "denial": self.extractor.denials, "attribution": self.extractor.attribution}[kind]
-        return self.ids(self.normaliser(doc), matcher)
+        if kind == "relations":
+            return self.ids(self.normaliser(doc), self.extractor.matcher)
+        return {rule_id for rule_id, *_ in self.extractor.cue_matches(self.normaliser(doc))[kind]}
 
     def extracted(self, sentence: str) -> set[str]:
         """Ids of the relation rules that yield a triple from the sentence."""
