@@ -283,7 +283,7 @@ def run_later_stages(item: Item, outcome: Outcome, seconds: dict, tokens: dict, 
             doc = normalised if normalised is not None else \
                 with_additions(bytes_doc(item.start, blank(lang).vocab), json.loads(item.added))
             text = doc.text  # built anew on every access: once per doc, not per triple
-            outcome.triples = json_lines(sort_rows([triple_row(doc, t, text) for t in merge(component(doc))]))
+            outcome.triples = json_lines(sort_rows([triple_row(doc, t, text) for t in merge(component(doc))])).encode()
             seconds["relations"] += time.perf_counter() - began
     except Exception as error:  # noqa: BLE001 - one bad article must not stop the others
         outcome.failure = (stage, error_text(error))

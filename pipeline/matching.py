@@ -106,10 +106,10 @@ def requirement(pattern: list[dict]) -> Requirement:
 
 @dataclass(eq=False)
 class Gate:
-    """Patterns with the same requirements, and the Matcher holding them. A key with
-    several patterns opens where any one pattern's requirement is met."""
+    """Patterns with the same requirements (the key it is found under in
+    GatedMatcher.gates), and the Matcher holding them. A key with several patterns opens
+    where any one pattern's window does."""
 
-    alternatives: tuple[Requirement, ...]
     matcher: Matcher
     aligned: bool = True  # whether its matches need their alignments
     reaches: list[tuple[Reach, ...]] = field(default_factory=list)  # per pattern
@@ -133,7 +133,7 @@ class GatedMatcher:
         else:
             gate = self.gates.get((alternatives, aligned))
             if gate is None:
-                gate = self.gates[alternatives, aligned] = Gate(alternatives, Matcher(self.vocab), aligned)
+                gate = self.gates[alternatives, aligned] = Gate(Matcher(self.vocab), aligned)
             gate.matcher.add(key, patterns, greedy=greedy)
             gate.reaches += [reaches(p) for p in patterns]
         self.order[self.vocab.strings.add(key)] = len(self.order)

@@ -32,8 +32,8 @@ from pipeline.report import render_report
 from pipeline.rulebook import check_rules
 from pipeline.summary import SUMMARY_COLUMNS, Summary
 from pipeline.write import (
-    ENTITY_COLUMNS, TRIPLE_COLUMNS, atomic_file, atomic_write, iter_csv, publish, start_staging, tally_csv, write_csv,
-    write_csv_bodies, write_per_article,
+    ENTITY_COLUMNS, TRIPLE_COLUMNS, atomic_file, atomic_write, iter_csv, json_lines, publish, start_staging, tally_csv,
+    write_csv, write_csv_bodies, write_per_article,
 )
 
 ARTICLE_COLUMNS = ["article_id", "path", "date", "language", "language_prob", "status",
@@ -125,8 +125,7 @@ def known_language(article: Article, hints: dict) -> bool:
 
 
 def save_articles(articles: list[Article], out: Path) -> None:
-    lines = "".join(json.dumps(a.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for a in articles)
-    atomic_write(work_dir(out) / "articles.jsonl", lines)
+    atomic_write(work_dir(out) / "articles.jsonl", json_lines(a.to_json() for a in articles))
 
 
 def iter_articles(out: Path) -> Iterator[Article]:
@@ -712,7 +711,7 @@ def stream_articles(stage_run: "StageRun", articles: Iterable[Article], engine, 
                 record.words += len(article.text.split())
             else:
                 skipped.append((article.article_id, article.status))
-            handle.write(json.dumps(article.to_json(), ensure_ascii=False, sort_keys=True) + "\n")
+            handle.write(json_lines([article.to_json()]))
 
         stage_run.run(engine, articles, on_article=done)
     return skipped

@@ -156,9 +156,9 @@ def csv_text(cell_rows: Iterable[list[str]]) -> str:
     return buffer.getvalue()
 
 
-def json_lines(rows: Iterable[dict]) -> bytes:
-    """One JSON object per line, keys sorted (UTF-8): what triples.jsonl holds."""
-    return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows).encode("utf-8")
+def json_lines(rows: Iterable[dict]) -> str:
+    """One JSON object per line, keys sorted: what our .jsonl files (triples, articles) hold."""
+    return "".join(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in rows)
 
 
 def safe_cells(columns: list[str], rows: Iterable[dict]) -> Iterator[list[str]]:
