@@ -234,6 +234,47 @@ def test_the_table_shows_runs_stages_ceilings_and_targets():
     assert "WARNING: files under pipeline/ or models/ changed" in bench.format_table(changed)
 
 
+def test_the_cost_beyond_the_ner_is_split_by_part_against_what_the_target_allows():
+    ceilings = {**CEILINGS, "ner": {"all": {"words_per_s": 200_000.0}}, "annotate": {"all": {"words_per_s": 125_000.0}}}
+    report = bench.build_report(CORPUS, SMALL, good_runs(), ceilings, 2, MACHINE)  # cold_1: 100 s, 10 s per stage
+    costs = report["costs"]
+    assert costs["ner"] == pytest.approx(5.0) and costs["beyond"] == pytest.approx(95.0)
+    assert costs["allowed"] == pytest.approx(5.0 * (1 / 0.7 - 1))
+    parts = costs["parts"]
+    assert parts["annotate: our components"] == pytest.approx(3.0)
+    assert parts["annotate: the stage's own work"] == pytest.approx(2.0)
+    assert parts["relations"] == pytest.approx(10.0) and parts["start-up and publishing"] == pytest.approx(40.0)
+    assert sum(parts.values()) == pytest.approx(costs["beyond"])
+    assert costs["share_without"]["relations"] == pytest.approx(5 / 90)
+    assert costs["share_without_rule_stages"] == pytest.approx(5 / 80)
+    lines = bench.format_table(report).splitlines()
+    costs_lines = lines[lines.index(next(line for line in lines if line.startswith("beyond the NER"))):]
+    assert next(line for line in costs_lines if line.startswith("relations ")).split()[-2:] == ["10.0", "5.6%"]
+    assert next(line for line in lines if line.startswith("what 70% of the NER")).split()[-1] == "2.1"
+
+
+def test_without_a_run_record_or_ner_ceiling_there_is_no_cost_table():
+    runs = good_runs()
+    runs["cold_1"] = run("cold_1", 100.0, rec=False)
+    for report in (bench.build_report(CORPUS, SMALL, runs, CEILINGS, 2, MACHINE),
+                   bench.build_report(CORPUS, SMALL, good_runs(), {"tokenizer": CEILINGS["tokenizer"]}, 2, MACHINE)):
+        assert report["costs"] is None and "beyond the NER" not in bench.format_table(report)
+
+
+def test_an_earlier_bench_json_is_rebuilt_without_running_and_a_foreign_file_is_refused(tmp_path, capsys):
+    report = bench.build_report(CORPUS, SMALL, good_runs(), CEILINGS, 2, MACHINE)
+    report["targets"], report["costs"] = [], None  # as an older bench wrote it
+    earlier = tmp_path / "bench.json"
+    earlier.write_text(json.dumps(report), encoding="utf-8")
+    assert bench.main(["--from", str(earlier)]) == 0
+    rebuilt = json.loads(earlier.read_text(encoding="utf-8"))
+    assert set(statuses(rebuilt).values()) == {"PASS"} and rebuilt["costs"]["ner"] == pytest.approx(1e6 / 12_000)
+    assert (tmp_path / "bench.txt").read_text(encoding="utf-8").startswith("Benchmark: 2,000 articles")
+    earlier.write_text('{"runs": {}}', encoding="utf-8")
+    assert bench.main(["--from", str(earlier)]) == 2
+    assert "not a bench.json written by this bench" in capsys.readouterr().err
+
+
 # -- one tiny real run ------------------------------------------------------------------------
 def test_a_tiny_real_run_writes_every_figure(tmp_path):
     out = tmp_path / "bench"
