@@ -562,7 +562,8 @@ def costs_beyond_ner(runs: dict[str, dict], ceilings: dict) -> dict | None:
     without = {name: ratio(ner_cost, end_to_end - cost) for name, cost in parts.items()}
     rule_stages = sum(parts[stage] for stage in RULE_STAGES)
     return {"ner": ner_cost, "parts": parts, "beyond": beyond, "allowed": ner_cost * (1 / MIN_SHARE_OF_NER - 1),
-            "share_without": without, "share_without_rule_stages": ratio(ner_cost, end_to_end - rule_stages)}
+            "share_without": without, "rule_stages": rule_stages,
+            "share_without_rule_stages": ratio(ner_cost, end_to_end - rule_stages)}
 
 
 def speed_targets(runs: dict[str, dict], ratios: dict, parallel: int) -> list[dict]:
@@ -738,7 +739,7 @@ def costs_table(report: dict) -> list[str]:
     rows = [["beyond the NER model alone (cold_1)", "us/word", "end to end/NER without it"],
             ["NER model alone (for scale)", f"{costs['ner']:.1f}", ""]]
     rows += [[name, f"{cost:.1f}", fmt_share(costs["share_without"][name])] for name, cost in costs["parts"].items()]
-    rows += [[" and ".join(RULE_STAGES) + " together", f"{sum(costs['parts'][s] for s in RULE_STAGES):.1f}",
+    rows += [[" and ".join(RULE_STAGES) + " together", f"{costs['rule_stages']:.1f}",
               fmt_share(costs["share_without_rule_stages"])],
              ["all of it", f"{costs['beyond']:.1f}", ""],
              [f"what {MIN_SHARE_OF_NER:.0%} of the NER alone allows", f"{costs['allowed']:.1f}", ""]]
@@ -810,8 +811,8 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--source", type=Path, default=SOURCE,
                      help="folder with en/ and it/ articles to recombine (default: corpus)")
     top.add_argument("--from", dest="earlier", type=Path, metavar="BENCH_JSON",
-                     help="run nothing: rebuild the figures, targets and table of an earlier bench.json "
-                          "(written again next to it, as are its bench.txt)")
+                     help="run nothing: compute the figures, targets and table of an earlier bench.json "
+                          "again (the file is rewritten, its table written beside it with the suffix .txt)")
     return top
 
 
@@ -849,11 +850,11 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: no figures written", file=sys.stderr)
         return 130
     text = format_table(report)
-    out = args.earlier.parent if args.earlier else args.out
-    (out / "bench.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (out / "bench.txt").write_text(text, encoding="utf-8")
+    figures = args.earlier or args.out / "bench.json"
+    figures.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    figures.with_suffix(".txt").write_text(text, encoding="utf-8")
     print(text, end="")
-    print(f"figures in {out / 'bench.json'}")
+    print(f"figures in {figures}")
     return 1 if any(t["status"] == "FAIL" for t in report["targets"]) else 0
 
 

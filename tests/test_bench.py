@@ -246,7 +246,7 @@ def test_the_cost_beyond_the_ner_is_split_by_part_against_what_the_target_allows
     assert parts["relations"] == pytest.approx(10.0) and parts["start-up and publishing"] == pytest.approx(40.0)
     assert sum(parts.values()) == pytest.approx(costs["beyond"])
     assert costs["share_without"]["relations"] == pytest.approx(5 / 90)
-    assert costs["share_without_rule_stages"] == pytest.approx(5 / 80)
+    assert costs["rule_stages"] == pytest.approx(20.0) and costs["share_without_rule_stages"] == pytest.approx(5 / 80)
     lines = bench.format_table(report).splitlines()
     costs_lines = lines[lines.index(next(line for line in lines if line.startswith("beyond the NER"))):]
     assert next(line for line in costs_lines if line.startswith("relations ")).split()[-2:] == ["10.0", "5.6%"]
@@ -264,12 +264,14 @@ def test_without_a_run_record_or_ner_ceiling_there_is_no_cost_table():
 def test_an_earlier_bench_json_is_rebuilt_without_running_and_a_foreign_file_is_refused(tmp_path, capsys):
     report = bench.build_report(CORPUS, SMALL, good_runs(), CEILINGS, 2, MACHINE)
     report["targets"], report["costs"] = [], None  # as an older bench wrote it
-    earlier = tmp_path / "bench.json"
+    earlier = tmp_path / "bench-old.json"
     earlier.write_text(json.dumps(report), encoding="utf-8")
+    (tmp_path / "bench.json").write_text("another bench's figures", encoding="utf-8")
     assert bench.main(["--from", str(earlier)]) == 0
     rebuilt = json.loads(earlier.read_text(encoding="utf-8"))
     assert set(statuses(rebuilt).values()) == {"PASS"} and rebuilt["costs"]["ner"] == pytest.approx(1e6 / 12_000)
-    assert (tmp_path / "bench.txt").read_text(encoding="utf-8").startswith("Benchmark: 2,000 articles")
+    assert (tmp_path / "bench-old.txt").read_text(encoding="utf-8").startswith("Benchmark: 2,000 articles")
+    assert (tmp_path / "bench.json").read_text(encoding="utf-8") == "another bench's figures"
     earlier.write_text('{"runs": {}}', encoding="utf-8")
     assert bench.main(["--from", str(earlier)]) == 2
     assert "not a bench.json written by this bench" in capsys.readouterr().err
