@@ -172,7 +172,6 @@ def get_json(cache: StageCache, key: str):
         return None
 
 
-
 def sealed(body: bytes) -> bytes:
     """The body after a first line with its CRC-32: for entries copied into an output as
     they are (see unsealed)."""
